@@ -1,0 +1,336 @@
+"""The ``kgreason`` command line: knowledge bases (info, convert, validate), linking and retrieval."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from kgreason.errors import KGReasonError
+
+app = typer.Typer(
+    help="kgreason: knowledge-augmented reasoning with pretrained encoders, knowledge graphs and rules.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+kb_app = typer.Typer(help="Load, inspect, convert and validate knowledge bases.", no_args_is_help=True)
+app.add_typer(kb_app, name="kb")
+
+FormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        "-f",
+        help="How to read the KB: an rdflib format (turtle, nt, nquads, xml, json-ld, n3, trig), 'tsv', 'csv', "
+        "'splits' (train/valid/test folder), 'store', or a registered plug-in name. Detected from the path "
+        "when omitted.",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")]
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="Public benchmark data folder; relative KB paths are also looked up there. "
+        "Defaults to $KGREASON_DATA, else ../shared/data when it exists.",
+    ),
+]
+
+
+def _set_data_dir(data_dir: Path | None) -> None:
+    if data_dir is not None:
+        os.environ["KGREASON_DATA"] = str(data_dir)
+
+
+def _open(path: str, fmt: str | None, **kwargs: Any):
+    from kgreason.kb.sources import open_kb
+
+    return open_kb(path, format=fmt, **kwargs)
+
+
+def _fail(err: Exception) -> None:
+    typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=2)
+
+
+@kb_app.command("info")
+def kb_info(
+    path: Annotated[
+        str, typer.Argument(help="KB file or folder (RDF, TSV/CSV, split folder, kgreason store).")
+    ],
+    fmt: FormatOption = None,
+    names: Annotated[
+        Path | None,
+        typer.Option("--names", help="TSV/CSV only: file of 'key<TAB>name[<TAB>alias...]' lines."),
+    ] = None,
+    as_json: JsonOption = False,
+    top: Annotated[int, typer.Option("--top", help="How many relations the histogram lists.")] = 10,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Load a knowledge base and print a summary: sizes, triples per split, relations, degrees, load cost."""
+    import psutil
+
+    _set_data_dir(data_dir)
+    process = psutil.Process()
+    before = process.memory_info().rss
+    start = time.perf_counter()
+    try:
+        kwargs = {"names": names} if names is not None else {}
+        kb = _open(path, fmt, **kwargs)
+        seconds = time.perf_counter() - start
+        summary = kb.summary(load_seconds=seconds, memory_bytes=max(process.memory_info().rss - before, 0))
+    except (KGReasonError, FileNotFoundError, KeyError) as err:
+        _fail(err)
+    if as_json:
+        typer.echo(json.dumps(summary.to_dict(), indent=2))
+    else:
+        typer.echo(summary.to_text(top_relations=top))
+
+
+@kb_app.command("convert")
+def kb_convert(
+    source: Annotated[str, typer.Argument(help="KB to read (any format 'kb info' reads).")],
+    target: Annotated[
+        Path,
+        typer.Argument(
+            help="Where to write. A path without an RDF/TSV extension is a kgreason store folder "
+            "(memory-mappable arrays + manifest.json); .nt/.ttl/.nq/.rdf/.jsonld/.n3/.trig write RDF, "
+            ".tsv/.csv write triples."
+        ),
+    ],
+    fmt: FormatOption = None,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to", help="Output format instead of guessing from TARGET: store, tsv, csv or an rdflib format."
+        ),
+    ] = None,
+    split: Annotated[
+        str | None, typer.Option("--split", help="RDF/TSV output only: write one split (default: all).")
+    ] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Convert a knowledge base to the kgreason store format, RDF or TSV (written atomically)."""
+    from kgreason.kb.sources import RDF_EXTENSIONS, TABLE_EXTENSIONS
+
+    _set_data_dir(data_dir)
+    try:
+        kb = _open(source, fmt)
+        suffix = target.suffix.lower()
+        kind = to or ("rdf" if suffix in RDF_EXTENSIONS else "tsv" if suffix in TABLE_EXTENSIONS else "store")
+        if kind == "store":
+            written = kb.save(target)
+        elif kind in ("tsv", "csv"):
+            from kgreason.kb.loaders.tsv import write_tsv
+
+            written = write_tsv(kb, target, split=split)
+        else:
+            from kgreason.kb.loaders.rdf import write_rdf
+
+            written = write_rdf(kb, target, format=None if kind == "rdf" else kind, split=split)
+    except (KGReasonError, FileNotFoundError, KeyError, ValueError) as err:
+        _fail(err)
+    typer.echo(f"wrote {written} ({kb.num_entities:,} entities, {kb.triples().shape[0]:,} triples)")
+
+
+@kb_app.command("validate")
+def kb_validate(
+    path: Annotated[str, typer.Argument(help="KB file or folder, or any source a plug-in reads.")],
+    fmt: FormatOption = None,
+    sample: Annotated[
+        int, typer.Option("--sample", help="How many entities the sampled checks look at.")
+    ] = 50,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Run the knowledge-base conformance checks (the same ones KnowledgeBaseTestCase runs); exit 1 on failure."""
+    from kgreason.kb.conformance import check_knowledge_base
+
+    _set_data_dir(data_dir)
+    try:
+        kb = _open(path, fmt)
+        report = check_knowledge_base(kb, sample=sample)
+    except (KGReasonError, FileNotFoundError, KeyError) as err:
+        _fail(err)
+    typer.echo(report.to_text())
+    if not report.ok:
+        raise typer.Exit(code=1)
+
+
+def _mention_rows(mentions) -> list[dict[str, Any]]:
+    return [
+        {
+            "span": [m.start, m.end],
+            "text": m.surface,
+            "candidates": [
+                {"entity": c.entity, "key": c.key, "label": c.label, "score": round(c.score, 4)}
+                for c in m.candidates
+            ],
+        }
+        for m in mentions
+    ]
+
+
+@app.command("link")
+def link(
+    text: Annotated[str, typer.Argument(help="Text to link to entities.")],
+    kb_path: Annotated[
+        str, typer.Option("--kb", help="Knowledge base whose labels and aliases are matched.")
+    ],
+    fmt: FormatOption = None,
+    as_json: JsonOption = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Show the entities a text links to: span, entity, score (ambiguous mentions list every candidate)."""
+    _set_data_dir(data_dir)
+    try:
+        kb = _open(kb_path, fmt)
+        mentions = kb.link(text)
+    except (KGReasonError, FileNotFoundError, KeyError) as err:
+        _fail(err)
+    rows = _mention_rows(mentions)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        typer.echo("no entities found")
+        return
+    typer.echo(f"{'span':<10} {'text':<24} {'entity':<32} score")
+    for row in rows:
+        for i, cand in enumerate(row["candidates"]):
+            span = f"{row['span'][0]}-{row['span'][1]}" if i == 0 else ""
+            surface = row["text"] if i == 0 else ""
+            typer.echo(f"{span:<10} {surface:<24} {cand['label'][:32]:<32} {cand['score']:.3f}")
+
+
+@app.command("retrieve")
+def retrieve(
+    text: Annotated[str, typer.Argument(help="Text whose knowledge to retrieve.")],
+    kb_path: Annotated[
+        str | None, typer.Option("--kb", help="Knowledge base (overrides kb.source of the config).")
+    ] = None,
+    fmt: FormatOption = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="YAML config (sections kb, encoder, retrieval).")
+    ] = None,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Dotted config override, repeatable: --set retrieval.hops=1"),
+    ] = None,
+    hops: Annotated[int | None, typer.Option("--hops", help="Subgraph radius (retrieval.hops).")] = None,
+    max_nodes: Annotated[
+        int | None, typer.Option("--max-nodes", help="Cap on subgraph nodes (retrieval.max_nodes).")
+    ] = None,
+    top_k: Annotated[
+        int | None, typer.Option("--top-k", help="How many facts to return (retrieval.top_k).")
+    ] = None,
+    no_facts: Annotated[
+        bool, typer.Option("--no-facts", help="Skip fact retrieval (no encoder, no index).")
+    ] = False,
+    as_json: JsonOption = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Retrieve knowledge for a text: the k-hop subgraph around linked entities and the top-k facts (faiss)."""
+    from kgreason.config import RetrieveConfig, load_config
+
+    _set_data_dir(data_dir)
+    sets = list(overrides or [])
+    for key, value in (
+        ("kb.source", kb_path),
+        ("kb.format", fmt),
+        ("retrieval.hops", hops),
+        ("retrieval.max_nodes", max_nodes),
+        ("retrieval.top_k", top_k),
+    ):
+        if value is not None:
+            sets.append(f"{key}={json.dumps(value)}")
+    if no_facts:
+        sets.append("retrieval.facts=false")
+    try:
+        cfg = load_config(RetrieveConfig, config, sets)
+        if not cfg.kb.source:
+            raise KGReasonError("no knowledge base given: pass --kb PATH or set kb.source in the config")
+        kb = _open(cfg.kb.source, cfg.kb.format)
+        context = _build_retriever(kb, cfg).retrieve(text)
+    except (KGReasonError, FileNotFoundError, KeyError) as err:
+        _fail(err)
+    _print_context(kb, context, as_json=as_json)
+
+
+def _build_retriever(kb, cfg):
+    from kgreason.retrieval.retriever import KnowledgeRetriever
+
+    encoder = None
+    if cfg.retrieval.facts:
+        from kgreason.encoders.sentence import SentenceEncoder
+
+        encoder = SentenceEncoder(
+            model=cfg.encoder.model,
+            device=cfg.encoder.device,
+            batch_size=cfg.encoder.batch_size,
+            max_length=cfg.encoder.max_length,
+        )
+    return KnowledgeRetriever(
+        kb=kb,
+        hops=cfg.retrieval.hops,
+        max_nodes=cfg.retrieval.max_nodes,
+        top_k=cfg.retrieval.top_k,
+        facts=cfg.retrieval.facts,
+        encoder=encoder,
+        min_link_score=cfg.retrieval.min_link_score,
+        index_type=cfg.retrieval.index_type,
+    )
+
+
+def _print_context(kb, context, *, as_json: bool) -> None:
+    graph = context.subgraph
+    edges = graph.edge_index.t().tolist()
+    edge_types = graph.edge_type.tolist()
+    n_id = graph.n_id.tolist()
+    if as_json:
+        payload = {
+            "text": context.text,
+            "mentions": _mention_rows(context.mentions),
+            "subgraph": {
+                "num_nodes": graph.num_nodes,
+                "n_id": n_id,
+                "edge_index": graph.edge_index.tolist(),
+                "edge_type": edge_types,
+            },
+            "facts": [
+                {"triple": list(f.triple), "text": f.text, "score": round(f.score, 4)} for f in context.facts
+            ],
+        }
+        typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+        return
+    typer.echo(f"text: {context.text}")
+    typer.echo(
+        "linked: " + (", ".join(f"{m.surface!r} -> {m.best.label}" for m in context.mentions) or "nothing")
+    )
+    typer.echo(f"subgraph: {graph}")
+    typer.echo(f"  n_id (global entity ids): {n_id[:20]}{' ...' if len(n_id) > 20 else ''}")
+    for (h, t), r in list(zip(edges, edge_types, strict=True))[:15]:
+        typer.echo(f"  {kb.entity_label(n_id[h])} --{kb.relation_label(r)}--> {kb.entity_label(n_id[t])}")
+    if len(edges) > 15:
+        typer.echo(f"  ... {len(edges) - 15} more edges")
+    if context.facts:
+        typer.echo(f"top {len(context.facts)} facts:")
+        for rank, fact in enumerate(context.facts, 1):
+            typer.echo(f"  {rank:>2}. {fact.score:.3f}  {fact.text}")
+
+
+def main() -> None:
+    """Entry point of the ``kgreason`` script."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,15 @@
+"""The knowledge-base layer: the contract, the triple store, loaders, linking and verbalisation."""
+
+from kgreason.kb.base import KnowledgeBase, KnowledgeBaseProtocol
+from kgreason.kb.records import EntityCandidate, KBSummary, Mention
+from kgreason.kb.store import TripleStore, TripleStoreBuilder
+
+__all__ = [
+    "EntityCandidate",
+    "KBSummary",
+    "KnowledgeBase",
+    "KnowledgeBaseProtocol",
+    "Mention",
+    "TripleStore",
+    "TripleStoreBuilder",
+]

@@ -1,0 +1,44 @@
+"""Where kgreason finds public benchmark data and keeps its caches."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DATA_ENV = "KGREASON_DATA"
+CACHE_ENV = "KGREASON_CACHE"
+
+
+def data_dir(explicit: str | Path | None = None) -> Path | None:
+    """The public data folder: ``explicit``, else ``$KGREASON_DATA``, else ``../shared/data`` if it exists.
+
+    The project never ships these files; see the README for where the official copies are.
+    """
+    if explicit is not None:
+        return Path(explicit)
+    if env := os.environ.get(DATA_ENV):
+        return Path(env)
+    for base in (Path.cwd(), Path(__file__).resolve().parents[1]):
+        candidate = base.parent / "shared" / "data"
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def resolve_data_path(path: str | Path, data: str | Path | None = None) -> Path:
+    """``path`` as given when it exists, else relative to :func:`data_dir` (``kg/umls`` works anywhere)."""
+    given = Path(path).expanduser()
+    if given.exists() or given.is_absolute():
+        return given
+    root = data_dir(data)
+    if root is not None and (root / given).exists():
+        return root / given
+    return given
+
+
+def cache_dir() -> Path:
+    """Folder for derived artefacts (fact indexes of KBs that live in read-only places)."""
+    root = os.environ.get(CACHE_ENV) or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "kgreason"
+    )
+    return Path(root)
