@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import inspect
 from collections.abc import Callable, Iterator
+from functools import reduce
 from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any, Generic, TypeVar
@@ -56,6 +57,11 @@ class Registry(Generic[T]):
 
         return add if obj is None else add(obj)
 
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (for tests and for replacing a component at run time)."""
+        self._load_entry_points()
+        self._items.pop(name, None)
+
     def _load_entry_points(self) -> None:
         if self._entry_points_loaded or self.entry_point_group is None:
             return
@@ -99,7 +105,7 @@ class Registry(Generic[T]):
             ) from None
         if isinstance(item, str) and ":" in item:
             module, _, attribute = item.partition(":")
-            item = getattr(import_module(module), attribute)
+            item = reduce(getattr, attribute.split("."), import_module(module))
             self._items[name] = item
         return item
 

@@ -54,7 +54,7 @@ class KnowledgeBaseProtocol(Protocol):
     def save(self, directory: str | Path) -> Path: ...
 
 
-_IRI_TAIL = re.compile(r"[#/:]([^#/:]+)/?>?$")
+_IRI_TAIL = re.compile(r"[#/:]([^#/:>]+)/?>?$")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
@@ -125,8 +125,11 @@ class KnowledgeBase(abc.ABC):
         return ()
 
     def has_label(self, entity: int) -> bool:
-        """Whether the entity has a label of its own (not one derived from its key)."""
-        return False
+        """Whether the entity has a label of its own (not one derived from its key).
+
+        By default: whether the subclass overrides :meth:`entity_label`.
+        """
+        return type(self).entity_label is not KnowledgeBase.entity_label
 
     def relation_label(self, relation: int) -> str:
         """Readable name of a relation; defaults to a readable form of its key."""
