@@ -179,3 +179,14 @@ def test_real_fb15k237(shared_data):
     texts = read_kgbert_text(shared_data / "kg" / "FB15k-237" / "text_kgbert")
     assert len(texts.entity_labels) == 14_951 and not texts.glossed
     assert not any(k.endswith("\r") for k in kb.entity_keys + kb.relation_keys)  # CRLF files
+
+
+def test_wn18rr_glosses_become_descriptions_and_survive_save(shared_data, tmp_path):
+
+    kb = open_kb(shared_data / "kg" / "WN18RR")
+    entity = kb.entity_id("02174461")
+    assert kb.entity_label(entity) == "clangour"
+    description = kb.entity_description(entity)
+    assert description and "clangour" not in description.split(",")[0]
+    loaded = TripleStore.load(kb.save(tmp_path / "wn"))
+    assert loaded.entity_description(entity) == description

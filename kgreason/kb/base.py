@@ -124,6 +124,10 @@ class KnowledgeBase(abc.ABC):
         """Other names of an entity (not including its label)."""
         return ()
 
+    def entity_description(self, entity: int) -> str | None:
+        """A longer text about the entity (a gloss, an abstract), when the KB has one."""
+        return None
+
     def has_label(self, entity: int) -> bool:
         """Whether the entity has a label of its own (not one derived from its key).
 

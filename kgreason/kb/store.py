@@ -73,6 +73,7 @@ class TripleStore(KnowledgeBase):
         entity_aliases: other names per entity id.
         relation_labels: readable relation names (e.g. from KG-BERT's relation2text).
         relation_templates: sentence templates per relation id with ``{head}`` and ``{tail}``.
+        entity_descriptions: longer texts per entity id (WordNet glosses, abstracts).
         annotations: ``(entity id, predicate key, literal key)`` label triples kept verbatim from RDF.
         key_kind: ``"ntriples"`` when keys are N-Triples terms, else ``"plain"``.
         duplicates_dropped: duplicate triples dropped per split while loading.
@@ -90,6 +91,7 @@ class TripleStore(KnowledgeBase):
         entity_aliases: Mapping[int, Sequence[str]] | None = None,
         relation_labels: Mapping[int, str] | None = None,
         relation_templates: Mapping[int, str] | None = None,
+        entity_descriptions: Mapping[int, str] | None = None,
         annotations: Sequence[tuple[int, str, str]] | None = None,
         key_kind: str = "plain",
         duplicates_dropped: Mapping[str, int] | None = None,
@@ -112,6 +114,7 @@ class TripleStore(KnowledgeBase):
         self.entity_aliases_map = {int(k): tuple(v) for k, v in (entity_aliases or {}).items() if v}
         self.relation_labels = dict(relation_labels or {})
         self.relation_templates = dict(relation_templates or {})
+        self.entity_descriptions = dict(entity_descriptions or {})
         self.annotations = list(annotations or [])
         self.key_kind = key_kind
         self._duplicates = {k: int(v) for k, v in (duplicates_dropped or {}).items() if v}
@@ -153,6 +156,9 @@ class TripleStore(KnowledgeBase):
 
     def has_label(self, entity: int) -> bool:
         return entity in self.entity_labels
+
+    def entity_description(self, entity: int) -> str | None:
+        return self.entity_descriptions.get(entity)
 
     def entity_aliases(self, entity: int) -> tuple[str, ...]:
         return self.entity_aliases_map.get(entity, ())
@@ -197,12 +203,14 @@ class TripleStore(KnowledgeBase):
         if isinstance(kb, TripleStore):
             return kb
         splits = {s: kb.triples(None if s == "all" else s).numpy().astype(np.int64) for s in kb.splits}
-        labels, aliases = {}, {}
+        labels, aliases, descriptions = {}, {}, {}
         for i in range(kb.num_entities):
             if kb.has_label(i):
                 labels[i] = kb.entity_label(i)
             if found := kb.entity_aliases(i):
                 aliases[i] = found
+            if text := kb.entity_description(i):
+                descriptions[i] = text
         return cls(
             name=kb.name,
             entity_keys=[kb.entity_key(i) for i in range(kb.num_entities)],
@@ -210,6 +218,7 @@ class TripleStore(KnowledgeBase):
             split_triples=splits,
             entity_labels=labels,
             entity_aliases=aliases,
+            entity_descriptions=descriptions,
             relation_labels={r: kb.relation_label(r) for r in range(kb.num_relations)},
             duplicates_dropped=kb.duplicates_dropped(),
             source=f"{type(kb).__module__}.{type(kb).__qualname__}",
@@ -234,10 +243,13 @@ class TripleStore(KnowledgeBase):
                 np.save(tmp / fname, np.ascontiguousarray(rows, dtype=np.int64))
                 splits[split] = {"file": fname, "count": int(rows.shape[0])}
             with open(tmp / "names.jsonl", "w", encoding="utf-8") as handle:
-                for i in sorted(set(self.entity_labels) | set(self.entity_aliases_map)):
+                described = set(self.entity_descriptions)
+                for i in sorted(set(self.entity_labels) | set(self.entity_aliases_map) | described):
                     record = {"entity": i, "label": self.entity_labels.get(i)}
                     if i in self.entity_aliases_map:
                         record["aliases"] = list(self.entity_aliases_map[i])
+                    if i in described:
+                        record["description"] = self.entity_descriptions[i]
                     handle.write(json.dumps(record, ensure_ascii=False) + "\n")
                 for r in sorted(set(self.relation_labels) | set(self.relation_templates)):
                     record = {"relation": r, "label": self.relation_labels.get(r)}
@@ -311,7 +323,7 @@ class TripleStore(KnowledgeBase):
                     f"{info['file']} has shape {rows.shape}, manifest says ({info['count']}, 3)", path=folder
                 )
             splits[split] = rows
-        labels, aliases, rel_labels, templates = {}, {}, {}, {}
+        labels, aliases, rel_labels, templates, descriptions = {}, {}, {}, {}, {}
         names_path = folder / "names.jsonl"
         if names_path.is_file():
             with open(names_path, encoding="utf-8") as handle:
@@ -321,6 +333,8 @@ class TripleStore(KnowledgeBase):
                             labels[record["entity"]] = record["label"]
                         if record.get("aliases"):
                             aliases[record["entity"]] = tuple(record["aliases"])
+                        if record.get("description"):
+                            descriptions[record["entity"]] = record["description"]
                     else:
                         if record.get("label") is not None:
                             rel_labels[record["relation"]] = record["label"]
@@ -340,6 +354,7 @@ class TripleStore(KnowledgeBase):
             entity_aliases=aliases,
             relation_labels=rel_labels,
             relation_templates=templates,
+            entity_descriptions=descriptions,
             annotations=annotations,
             key_kind=manifest.get("key_kind", "plain"),
             duplicates_dropped=manifest.get("duplicates_dropped"),
@@ -379,6 +394,7 @@ class TripleStoreBuilder:
         self.entity_aliases: dict[int, list[str]] = {}
         self.relation_labels: dict[int, str] = {}
         self.relation_templates: dict[int, str] = {}
+        self.entity_descriptions: dict[int, str] = {}
         self.annotations: list[tuple[int, str, str]] = []
 
     def entity(self, key: str) -> int:
@@ -463,6 +479,7 @@ class TripleStoreBuilder:
             entity_aliases={k: tuple(v) for k, v in self.entity_aliases.items()},
             relation_labels=self.relation_labels,
             relation_templates=self.relation_templates,
+            entity_descriptions=self.entity_descriptions,
             annotations=self.annotations,
             key_kind=self.key_kind,
             duplicates_dropped=dropped,

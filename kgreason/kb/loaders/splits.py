@@ -174,6 +174,9 @@ def load_split_folder(
         for key, label in texts.entity_labels.items():
             if key in entity_ids:  # never let a names file add entities
                 builder.add_label(key, label, preferred=True)
+        for key, description in texts.entity_descriptions.items():
+            if key in entity_ids and description:
+                builder.entity_descriptions[entity_ids[key]] = description
         for key, label in texts.relation_labels.items():
             if key in relation_ids and label:
                 builder.relation_labels[relation_ids[key]] = label
