@@ -456,15 +456,16 @@ class TripleStoreBuilder:
                 bucket.append(text)
 
     def build(self, *, dedupe: bool = True) -> TripleStore:
-        """Freeze into a :class:`TripleStore`, dropping (and counting) duplicate triples within each split."""
+        """Freeze into a :class:`TripleStore`, dropping (and counting) duplicate triples within each split.
+
+        Call it once: the triples move into the store.
+        """
         splits: dict[str, np.ndarray] = {}
         dropped: dict[str, int] = {}
-        for split, flat in self._rows.items():
-            rows = (
-                np.frombuffer(flat, dtype=np.int64).reshape(-1, 3).copy()
-                if flat
-                else np.zeros((0, 3), np.int64)
-            )
+        # The arrays view the builder's buffers (no copy at peak memory); the builder is spent afterwards.
+        flat_rows, self._rows = self._rows, {}
+        for split, flat in flat_rows.items():
+            rows = np.frombuffer(flat, dtype=np.int64).reshape(-1, 3) if flat else np.zeros((0, 3), np.int64)
             if dedupe and rows.shape[0]:
                 rows, n_dropped = drop_duplicate_rows(rows, self._num_entities(), len(self.relation_ids))
                 dropped[split] = n_dropped

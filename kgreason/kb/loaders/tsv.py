@@ -23,14 +23,12 @@ import contextlib
 import csv
 import gc
 import gzip
-import io
-import os
-import tempfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from kgreason.atomic import atomic_text_output
 from kgreason.errors import KBFormatError
 from kgreason.kb.store import TripleStore, TripleStoreBuilder
 
@@ -458,21 +456,6 @@ def _check_key(key: str, *, delimiter: str, quoted: bool, head: bool) -> None:
         )
 
 
-@contextlib.contextmanager
-def _text_out(fd: int, *, gz: bool) -> Iterator[IO[str]]:
-    """UTF-8 text stream over the open file descriptor ``fd`` (gzip-compressed, reproducibly, when ``gz``)."""
-    with os.fdopen(fd, "wb") as raw, contextlib.ExitStack() as stack:
-        binary: IO[bytes] = raw
-        if gz:
-            binary = stack.enter_context(gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0))
-        text = io.TextIOWrapper(binary, encoding="utf-8", newline="")
-        try:
-            yield text
-        finally:
-            text.flush()
-            text.detach()
-
-
 def write_tsv(kb: KnowledgeBase, path: str | Path, *, split: str | None = None, header: bool = False) -> Path:
     """Write ``kb``'s triples (by key) as TSV, or CSV for a ``.csv`` path (``.gz`` compresses), atomically.
 
@@ -495,30 +478,20 @@ def write_tsv(kb: KnowledgeBase, path: str | Path, *, split: str | None = None, 
         _check_key(entity_keys[i], delimiter=delimiter, quoted=quoted, head=i in heads)
     for r in sorted(set(rows[:, 1].tolist())):
         _check_key(relation_keys[r], delimiter=delimiter, quoted=quoted, head=False)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    tmp = Path(tmp_name)
-    try:
-        with _text_out(fd, gz=target.name.lower().endswith(".gz")) as text:
-            if quoted:
-                # A head key starting with '#' must be quoted, or the reader would take the line as a comment.
-                quote_all = any(entity_keys[h].startswith("#") for h in heads)
-                writer = csv.writer(
-                    text, lineterminator="\n", quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL
-                )
-                if header:
-                    writer.writerow(_COLUMN_NAMES)
-                writer.writerows(
-                    (entity_keys[h], relation_keys[r], entity_keys[t]) for h, r, t in rows.tolist()
-                )
-            else:
-                if header:
-                    text.write("\t".join(_COLUMN_NAMES) + "\n")
-                text.writelines(
-                    f"{entity_keys[h]}\t{relation_keys[r]}\t{entity_keys[t]}\n" for h, r, t in rows.tolist()
-                )
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_text_output(target) as text:
+        if quoted:
+            # A head key starting with '#' must be quoted, or the reader would take the line as a comment.
+            quote_all = any(entity_keys[h].startswith("#") for h in heads)
+            writer = csv.writer(
+                text, lineterminator="\n", quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL
+            )
+            if header:
+                writer.writerow(_COLUMN_NAMES)
+            writer.writerows((entity_keys[h], relation_keys[r], entity_keys[t]) for h, r, t in rows.tolist())
+        else:
+            if header:
+                text.write("\t".join(_COLUMN_NAMES) + "\n")
+            text.writelines(
+                f"{entity_keys[h]}\t{relation_keys[r]}\t{entity_keys[t]}\n" for h, r, t in rows.tolist()
+            )
     return target
