@@ -23,7 +23,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gzip
 import json
 import os
@@ -31,13 +30,14 @@ import platform
 import shlex
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
+
+from kgreason.atomic import atomic_text_output
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -49,24 +49,6 @@ GOAL_MEMORY = 0.1
 
 
 # ---------------------------------------------------------------------------------------------- files
-@contextlib.contextmanager
-def atomic_text(path: Path) -> Iterator[IO[str]]:
-    """A text handle to a temporary file that replaces ``path`` when the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            yield handle
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600 files
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def _open_text(path: Path) -> IO[str]:
     return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
 
@@ -104,14 +86,14 @@ def convert_benchmark(folder: Path, work: Path, stem: str, *, extra_formats: boo
         return paths
     rows = list(_split_rows(folder))
     labels = _labels(folder)
-    with atomic_text(paths["nt"]) as out:
+    with atomic_text_output(paths["nt"]) as out:
         for h, r, t in rows:
             out.write(f"<{E}{quote(h, safe='')}> <{R}{quote(r, safe='')}> <{E}{quote(t, safe='')}> .\n")
         for key, literal in labels:
             out.write(f"<{E}{quote(key, safe='')}> {RDFS_LABEL} {literal} .\n")
     if extra_formats:
         graph = f"<http://kgreason.org/g/{stem}>"
-        with open(paths["nt"], encoding="utf-8") as src, atomic_text(paths["nquads"]) as out:
+        with open(paths["nt"], encoding="utf-8") as src, atomic_text_output(paths["nquads"]) as out:
             for line in src:
                 out.write(line[:-2] + graph + " .\n")
         by_subject: dict[str, list[tuple[str, str]]] = {}
@@ -119,7 +101,7 @@ def convert_benchmark(folder: Path, work: Path, stem: str, *, extra_formats: boo
             by_subject.setdefault(h, []).append((f"r:{quote(r, safe='')}", f"e:{quote(t, safe='')}"))
         for key, literal in labels:
             by_subject.setdefault(key, []).append(("rdfs:label", literal))
-        with atomic_text(paths["turtle"]) as out:
+        with atomic_text_output(paths["turtle"]) as out:
             out.write(f"@prefix e: <{E}> .\n@prefix r: <{R}> .\n")
             out.write("@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .\n\n")
             for head, pairs in by_subject.items():
@@ -139,7 +121,7 @@ def generate(path: Path, *, triples: int, entities: int, relations: int, seed: i
     rel_weights = 1.0 / np.arange(1, relations + 1)  # (relations,)
     rel_weights /= rel_weights.sum()
     chunk = 1_000_000
-    with atomic_text(path) as out:
+    with atomic_text_output(path) as out:
         for start in range(0, triples, chunk):
             n = min(chunk, triples - start)
             ranks = np.minimum((rng.pareto(1.0, n) * 3).astype(np.int64), entities - 1)  # (n,) heavy tail
@@ -158,7 +140,7 @@ def generate(path: Path, *, triples: int, entities: int, relations: int, seed: i
 def prefix_file(source: Path, target: Path, *, lines: int) -> Path:
     if target.exists():
         return target
-    with open(source, encoding="utf-8") as src, atomic_text(target) as out:
+    with open(source, encoding="utf-8") as src, atomic_text_output(target) as out:
         for i, line in enumerate(src):
             if i >= lines:
                 break
@@ -434,9 +416,8 @@ def markdown(result: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "Where kgreason's memory goes: 24 B per triple for the id rows, the same again while "
-        "`TripleStoreBuilder.build` copies them into a numpy array, ~33 B per triple of temporaries while it "
-        "drops duplicates, and ~150 B per distinct entity (the key string, its dict slot and its int id); label "
+        "Where kgreason's memory goes: 24 B per triple for the id rows (`TripleStoreBuilder.build` views "
+        "them without a copy), ~33 B per triple of temporaries while it drops duplicates, and ~150 B per distinct entity (the key string, its dict slot and its int id); label "
         "statements keep their literal verbatim for the writer. rdflib spends ~1.1-1.4 KB per triple whatever "
         "the shape. So kgreason's ratio falls as entities per statement fall (see the entities column): "
         "WN18RR has one long label per entity, the 1M prefix of the generated file meets most of its "
@@ -626,10 +607,10 @@ def main(argv: list[str] | None = None) -> int:
         "total_seconds": time.perf_counter() - started,
     }
     json_path = args.out.with_suffix(".json")
-    with atomic_text(json_path) as handle:
+    with atomic_text_output(json_path) as handle:
         json.dump(result, handle, indent=2)
         handle.write("\n")
-    with atomic_text(args.out.with_suffix(".md")) as handle:
+    with atomic_text_output(args.out.with_suffix(".md")) as handle:
         handle.write(markdown(result))
     print(f"wrote {json_path} and {args.out.with_suffix('.md')} in {result['total_seconds']:.0f} s")
     return 0

@@ -314,7 +314,9 @@ def _print_context(kb, context, *, as_json: bool) -> None:
     )
     typer.echo(f"subgraph: {graph}")
     typer.echo(f"  n_id (global entity ids): {n_id[:20]}{' ...' if len(n_id) > 20 else ''}")
-    for (h, t), r in list(zip(edges, edge_types, strict=True))[:15]:
+    hop = graph.hop.tolist()
+    nearest_first = sorted(zip(edges, edge_types, strict=True), key=lambda e: min(hop[e[0][0]], hop[e[0][1]]))
+    for (h, t), r in nearest_first[:15]:
         typer.echo(f"  {kb.entity_label(n_id[h])} --{kb.relation_label(r)}--> {kb.entity_label(n_id[t])}")
     if len(edges) > 15:
         typer.echo(f"  ... {len(edges) - 15} more edges")

@@ -193,3 +193,13 @@ def test_fb15k237_verbalizes_every_triple(shared_data):
     rows = kb.triples("train")
     first = rows[rows[:, 0] == jeremy][:1]
     assert kb.verbalize(first)[0].startswith("Jeremy Irons ")
+
+
+def test_standard_rdf_vocabulary_reads_naturally():
+    from kgreason.kb.store import TripleStoreBuilder
+
+    builder = TripleStoreBuilder(name="std", key_kind="ntriples")
+    builder.add("<http://e/rex>", "<http://www.w3.org/1999/02/22-rdf-syntax-ns#type>", "<http://e/Dog>")
+    builder.add("<http://e/Dog>", "<http://www.w3.org/2000/01/rdf-schema#subClassOf>", "<http://e/Animal>")
+    kb = builder.build()
+    assert kb.verbalize(kb.triples()) == ["rex is a dog.", "dog is a kind of animal."]

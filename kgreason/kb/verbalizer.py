@@ -7,7 +7,9 @@ the relation's label): ``"{tail} is the mother of {head}."``. The template of a 
    relation by its IRI without angle brackets or by its local name (``hasMother`` for
    ``<http://example.org/family#hasMother>``) when that name belongs to one relation only;
 2. the KB's own ``relation_templates`` (a :class:`~kgreason.kb.store.TripleStore` attribute, keyed by id);
-3. the default ``"{head} {relation} {tail}."``.
+3. a template of standard RDF vocabulary (``rdf:type`` reads ``"{head} is a {tail}."``, see
+   :data:`STANDARD_TEMPLATES`);
+4. the default ``"{head} {relation} {tail}."``.
 
 Template files are YAML: a mapping of relation key to template, either at the top level or under a
 ``templates:`` key beside other metadata (see ``knowledge/templates/``).
@@ -31,6 +33,17 @@ if TYPE_CHECKING:
     from kgreason.kb.base import KnowledgeBase
 
 DEFAULT_TEMPLATE = "{head} {relation} {tail}."
+#: Templates of standard RDF vocabulary, used unless the KB or the caller gives one (keys in N-Triples form).
+STANDARD_TEMPLATES = {
+    "<http://www.w3.org/1999/02/22-rdf-syntax-ns#type>": "{head} is a {tail}.",
+    "<http://www.w3.org/2000/01/rdf-schema#subClassOf>": "{head} is a kind of {tail}.",
+    "<http://www.w3.org/2000/01/rdf-schema#subPropertyOf>": "{head} is a narrower relation than {tail}.",
+    "<http://www.w3.org/2000/01/rdf-schema#seeAlso>": "See also {tail} for {head}.",
+    "<http://www.w3.org/2002/07/owl#sameAs>": "{head} is the same as {tail}.",
+    "<http://www.w3.org/2004/02/skos/core#broader>": "{head} is a narrower concept than {tail}.",
+    "<http://www.w3.org/2004/02/skos/core#narrower>": "{head} is a broader concept than {tail}.",
+    "<http://www.w3.org/2004/02/skos/core#related>": "{head} is related to {tail}.",
+}
 #: Fields a template must contain, and the ones it may contain.
 REQUIRED_FIELDS = frozenset({"head", "tail"})
 ALLOWED_FIELDS = frozenset({"head", "tail", "relation"})
@@ -87,7 +100,9 @@ class Verbalizer:
         Raises:
             ValueError: a given template lacks ``{head}`` or ``{tail}`` or uses an unknown field.
         """
-        chosen: list[str] = [DEFAULT_TEMPLATE] * kb.num_relations
+        chosen: list[str] = [
+            STANDARD_TEMPLATES.get(kb.relation_key(r), DEFAULT_TEMPLATE) for r in range(kb.num_relations)
+        ]
         own = getattr(kb, "relation_templates", None) or {}
         for relation, template in dict(own).items():
             if problem := template_problem(template):
