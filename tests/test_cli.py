@@ -34,7 +34,9 @@ def test_kb_info_text_and_json():
     text = run("kb", "info", FAMILY)
     assert "entities" in text and "load time" in text and "has mother" in text
     data = json.loads(run("kb", "info", FAMILY, "--json"))
-    assert data["num_relations"] == 8  # type, gender, livesIn, worksAs, hasMother, hasFather, hasSpouse, locatedIn
+    assert (
+        data["num_relations"] == 8
+    )  # type, gender, livesIn, worksAs, hasMother, hasFather, hasSpouse, locatedIn
     assert data["triples_per_split"]["all"] == data["num_triples"]
 
 
@@ -50,7 +52,10 @@ def test_convert_to_store_and_back(tmp_path):
     assert isomorphic(rdflib.Graph().parse(FAMILY), rdflib.Graph().parse(nt, format="nt"))
     tsv = tmp_path / "family.tsv"
     run("kb", "convert", str(store), str(tsv))
-    assert len(tsv.read_text().splitlines()) == json.loads(run("kb", "info", str(store), "--json"))["num_triples"]
+    assert (
+        len(tsv.read_text().splitlines())
+        == json.loads(run("kb", "info", str(store), "--json"))["num_triples"]
+    )
 
 
 def test_validate_passes_on_example():
@@ -66,7 +71,16 @@ def test_link_finds_people_and_nothing():
 
 def test_retrieve_subgraph_only_with_overrides():
     out = json.loads(
-        run("retrieve", "Who is Gabriel Laurent's grandmother?", "--kb", FAMILY, "--no-facts", "--hops", "2", "--json")
+        run(
+            "retrieve",
+            "Who is Gabriel Laurent's grandmother?",
+            "--kb",
+            FAMILY,
+            "--no-facts",
+            "--hops",
+            "2",
+            "--json",
+        )
     )
     assert out["facts"] == []
     assert out["subgraph"]["num_nodes"] > 3
@@ -86,6 +100,8 @@ def test_bad_input_is_a_clear_error(tmp_path):
 @pytest.mark.parametrize("top_k", [3])
 def test_retrieve_with_facts_uses_real_encoder(tmp_path, monkeypatch, top_k):
     monkeypatch.setenv("KGREASON_CACHE", str(tmp_path / "cache"))
-    out = json.loads(run("retrieve", "Where does Ada Moreau live?", "--kb", FAMILY, "--top-k", str(top_k), "--json"))
+    out = json.loads(
+        run("retrieve", "Where does Ada Moreau live?", "--kb", FAMILY, "--top-k", str(top_k), "--json")
+    )
     assert len(out["facts"]) == top_k
     assert any("Ada Moreau" in f["text"] and "Lyon" in f["text"] for f in out["facts"])
