@@ -17,7 +17,6 @@ KB, relabelled entities or another encoder rebuild it. Where it lives:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
+from kgreason.atomic import atomic_path, atomic_write_text
 from kgreason.kb.base import as_triple_array
 from kgreason.paths import cache_dir
 from kgreason.retrieval.context import RetrievedFact
@@ -150,20 +150,6 @@ class SearchHits:
     ids: np.ndarray
 
 
-def _write_atomic(path: Path, write: Any) -> None:
-    """Call ``write(tmp_path)`` on a temporary file beside ``path`` and rename it into place (mode 0644)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def _float_rows(vectors: np.ndarray, dim: int) -> np.ndarray:
     array = np.ascontiguousarray(vectors, dtype=np.float32)
     if array.ndim != 2 or array.shape[1] != dim:
@@ -268,9 +254,10 @@ class FactIndex:
 
         folder = Path(directory)
         folder.mkdir(parents=True, exist_ok=True)
-        _write_atomic(folder / INDEX_FILE, lambda tmp: faiss.write_index(self.index, tmp))
+        with atomic_path(folder / INDEX_FILE) as tmp:
+            faiss.write_index(self.index, str(tmp))
         text = json.dumps(asdict(self.meta), indent=2) + "\n"
-        _write_atomic(folder / META_FILE, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+        atomic_write_text(folder / META_FILE, text)
         return folder
 
     @staticmethod
