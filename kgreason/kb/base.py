@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import abc
 import re
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -237,11 +236,9 @@ class KnowledgeBase(abc.ABC):
         """Sizes, relation histogram, degree statistics and data problems of this KB."""
         per_split = {s: int(self.triples(None if s == "all" else s).shape[0]) for s in self.splits}
         everything = self.triples(None)
-        rel_counts = Counter(everything[:, 1].tolist()) if everything.shape[0] < 2_000_000 else None
-        if rel_counts is None:
-            counts = np.bincount(everything[:, 1].numpy(), minlength=self.num_relations)
-            rel_counts = Counter({i: int(c) for i, c in enumerate(counts) if c})
-        histogram = [(self.relation_label(r), c) for r, c in rel_counts.most_common()]
+        counts = np.bincount(everything[:, 1].numpy(), minlength=self.num_relations)  # (R,)
+        order = np.argsort(-counts, kind="stable")
+        histogram = [(self.relation_label(int(r)), int(counts[r])) for r in order if counts[r]]
         degree = np.bincount(everything[:, [0, 2]].reshape(-1).numpy(), minlength=self.num_entities)
         stats = DegreeStats()
         if degree.size:
