@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from reporting import write_results
 
 from kgreason.atomic import atomic_output, atomic_text_output
 
@@ -378,11 +379,7 @@ def main(argv: list[str] | None = None) -> None:
         ),
         "rows": [asdict(r) for r in rows],
     }
-    with atomic_text_output(args.out / "facts.json") as handle:
-        json.dump(report, handle, indent=2)
-        handle.write("\n")
-    with atomic_text_output(args.out / "facts.md") as handle:
-        handle.write(markdown(report))
+    write_results(args.out / "facts", report, markdown(report))
     print(markdown(report))
 
 

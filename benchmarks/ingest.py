@@ -37,6 +37,8 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
 
+from reporting import write_results
+
 from kgreason.atomic import atomic_text_output
 
 HERE = Path(__file__).resolve().parent
@@ -606,13 +608,8 @@ def main(argv: list[str] | None = None) -> int:
         "rdflib_skipped": f"not run (see {prefix_name})" if big is not None else None,
         "total_seconds": time.perf_counter() - started,
     }
-    json_path = args.out.with_suffix(".json")
-    with atomic_text_output(json_path) as handle:
-        json.dump(result, handle, indent=2)
-        handle.write("\n")
-    with atomic_text_output(args.out.with_suffix(".md")) as handle:
-        handle.write(markdown(result))
-    print(f"wrote {json_path} and {args.out.with_suffix('.md')} in {result['total_seconds']:.0f} s")
+    json_path, md_path = write_results(args.out, result, markdown(result))
+    print(f"wrote {json_path} and {md_path} in {result['total_seconds']:.0f} s")
     return 0
 
 

@@ -27,7 +27,6 @@ Ratios are peer p50 / kgreason p50 (uncapped; same output). Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shlex
@@ -39,8 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from kgreason.atomic import atomic_text_output
+from reporting import write_results
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -391,11 +389,7 @@ def main(argv: list[str] | None = None) -> None:
         },
         "kbs": reports,
     }
-    with atomic_text_output(args.out / "subgraph.json") as handle:
-        json.dump(report, handle, indent=2)
-        handle.write("\n")
-    with atomic_text_output(args.out / "subgraph.md") as handle:
-        handle.write(markdown(report))
+    write_results(args.out / "subgraph", report, markdown(report))
     print(markdown(report))
 
 
