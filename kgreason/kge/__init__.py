@@ -1,0 +1,1 @@
+"""Knowledge-graph embeddings: training and filtered link-prediction evaluation."""

@@ -1,0 +1,60 @@
+"""The configuration that builds a kgreason model (saved as ``config.json`` by ``save_pretrained``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: Model variants; they share one code path and differ only in what the head reads.
+VARIANTS = ("text", "graph", "fused", "fused_facts")
+HEADS = ("sequence", "token", "choice", "relation")
+
+
+@dataclass
+class GNNConfig:
+    """The relation-aware GNN over an example's subgraph.
+
+    ``type``: ``rgcn`` (``torch_geometric.nn.RGCNConv``) or ``gatv2`` (``GATv2Conv`` with learned edge-type
+    embeddings as edge features). ``num_bases``: basis decomposition of RGCN weights (``None``: none).
+    """
+
+    type: str = "rgcn"
+    layers: int = 2
+    hidden: int = 200
+    heads: int = 2
+    dropout: float = 0.2
+    num_bases: int | None = None
+
+
+@dataclass
+class ModelConfig:
+    """What to build.
+
+    Attributes:
+        encoder: text encoder: ``embedded`` (the packaged all-MiniLM-L6-v2), a local folder, or a hub id.
+        variant: ``text`` (encoder only), ``graph`` (GNN only), ``fused`` (encoder [CLS] as a context node in the
+            GNN), ``fused_facts`` (fused, with retrieved facts appended to the text).
+        head: ``sequence``, ``token``, ``choice`` or ``relation`` (set from the task).
+        num_labels: classes (sequence / relation), tags (token); 1 for multiple choice.
+        dropout: dropout before the head.
+        gnn: the GNN (see :class:`GNNConfig`).
+        node_features: ``kge`` (pretrained KG embeddings from ``kge_path``), ``names`` (frozen encodings of entity
+            names), ``kge+names``, or ``learned`` (a trainable embedding per entity).
+        kge_path: folder written by ``kgreason kge train`` (embeddings saved with the KB's entity keys).
+        freeze_kge: keep KG embeddings fixed during fine-tuning.
+        num_entities: entities of the knowledge base (set from the KB).
+        num_relations: relations of the knowledge base (set from the KB); the model adds one for context edges.
+        max_length: token limit of the encoder inputs.
+    """
+
+    encoder: str = "embedded"
+    variant: str = "text"
+    head: str = "sequence"
+    num_labels: int = 2
+    dropout: float = 0.1
+    gnn: GNNConfig = field(default_factory=GNNConfig)
+    node_features: str = "kge"
+    kge_path: str | None = None
+    freeze_kge: bool = True
+    num_entities: int = 0
+    num_relations: int = 0
+    max_length: int = 128

@@ -1,0 +1,1 @@
+"""Task definitions: sequence, token and relation classification, and multiple choice."""

@@ -1,0 +1,136 @@
+"""A padded mini-batch, and the collator that builds it with dynamic padding."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING
+
+import torch
+
+from kgreason.tasks.base import IGNORE_INDEX, EncodedExample
+
+if TYPE_CHECKING:
+    from torch import Tensor
+    from torch_geometric.data import Batch as GraphBatch
+
+
+@dataclass
+class Batch:
+    """Model input for ``B`` examples, padded to the longest sequence in the batch (not to ``max_length``).
+
+    Attributes:
+        input_ids: ``(B, T)``, or ``(B, C, T)`` for multiple choice.
+        attention_mask: like ``input_ids``; 1 on real tokens.
+        token_type_ids: like ``input_ids``, or ``None``.
+        labels: ``(B,)`` class / choice ids, ``(B, T)`` token label ids (``-100`` where ignored), or ``None``.
+        marker_positions: ``(B, 2)`` head / tail marker token positions (relation classification), or ``None``.
+        graph: the examples' subgraphs as one PyG ``Batch`` (``batch`` maps nodes to examples), or ``None``.
+        index: ``(B,)`` dataset positions of the examples.
+    """
+
+    input_ids: Tensor
+    attention_mask: Tensor
+    token_type_ids: Tensor | None = None
+    labels: Tensor | None = None
+    marker_positions: Tensor | None = None
+    graph: GraphBatch | None = None
+    index: Tensor | None = None
+
+    def __len__(self) -> int:
+        return int(self.input_ids.shape[0])
+
+    def to(self, device: torch.device | str, *, non_blocking: bool = False) -> Batch:
+        """A copy with every tensor (and the graph) on ``device``."""
+        moved = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None and hasattr(value, "to"):
+                value = value.to(device, non_blocking=non_blocking)
+            moved[f.name] = value
+        return replace(self, **moved)
+
+    @property
+    def num_tokens(self) -> int:
+        """Real (unpadded) tokens in the batch."""
+        return int(self.attention_mask.sum())
+
+
+def _pad(rows: Sequence[Sequence[int]], width: int, value: int) -> Tensor:
+    out = torch.full((len(rows), width), value, dtype=torch.long)  # (R, T)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = torch.as_tensor(row, dtype=torch.long)
+    return out
+
+
+class Collator:
+    """Encoded examples -> :class:`Batch`, padding to the batch's longest sequence.
+
+    Args:
+        pad_token_id: the tokenizer's padding id.
+        pad_to_multiple_of: round the padded length up (8 helps tensor cores on GPU); ``None`` to not round.
+    """
+
+    def __init__(self, *, pad_token_id: int, pad_to_multiple_of: int | None = None) -> None:
+        self.pad_token_id = pad_token_id
+        self.pad_to_multiple_of = pad_to_multiple_of
+
+    def _width(self, longest: int) -> int:
+        m = self.pad_to_multiple_of
+        return longest if not m else -(-longest // m) * m
+
+    def __call__(self, items: Sequence[EncodedExample]) -> Batch:
+        if not items:
+            raise ValueError("cannot collate an empty batch")
+        choice = isinstance(items[0].input_ids[0], list) if items[0].input_ids else False
+        width = self._width(max(item.length for item in items))
+        if choice:
+            num_choices = max(len(item.input_ids) for item in items)
+            rows = [ids for item in items for ids in _choices(item.input_ids, num_choices)]
+            input_ids = _pad(rows, width, self.pad_token_id).view(len(items), num_choices, width)  # (B, C, T)
+            lengths = [len(ids) for item in items for ids in _choices(item.input_ids, num_choices)]
+            attention = _lengths_mask(lengths, width).view(len(items), num_choices, width)  # (B, C, T)
+            types = None
+            if items[0].token_type_ids is not None:
+                type_rows = [ids for item in items for ids in _choices(item.token_type_ids, num_choices)]
+                types = _pad(type_rows, width, 0).view(len(items), num_choices, width)  # (B, C, T)
+        else:
+            input_ids = _pad([item.input_ids for item in items], width, self.pad_token_id)  # (B, T)
+            attention = _lengths_mask([len(item.input_ids) for item in items], width)  # (B, T)
+            types = None
+            if items[0].token_type_ids is not None:
+                types = _pad([item.token_type_ids for item in items], width, 0)  # (B, T)
+        labels = None
+        if items[0].labels is not None:
+            if isinstance(items[0].labels, list):
+                labels = _pad([item.labels for item in items], width, IGNORE_INDEX)  # (B, T)
+            else:
+                labels = torch.tensor([item.labels for item in items], dtype=torch.long)  # (B,)
+        markers = None
+        if items[0].marker_positions is not None:
+            markers = torch.tensor([item.marker_positions for item in items], dtype=torch.long)  # (B, 2)
+        graph = None
+        if items[0].graph is not None:
+            from torch_geometric.data import Batch as GraphBatch
+
+            graph = GraphBatch.from_data_list([item.graph for item in items])
+        index = torch.tensor([item.index for item in items], dtype=torch.long)  # (B,)
+        return Batch(
+            input_ids=input_ids,
+            attention_mask=attention,
+            token_type_ids=types,
+            labels=labels,
+            marker_positions=markers,
+            graph=graph,
+            index=index,
+        )
+
+
+def _choices(rows: list, num_choices: int) -> list:
+    """Pad a ragged number of choices with empty rows (fully masked)."""
+    return list(rows) + [[] for _ in range(num_choices - len(rows))]
+
+
+def _lengths_mask(lengths: Sequence[int], width: int) -> Tensor:
+    lengths_t = torch.as_tensor(lengths, dtype=torch.long)  # (R,)
+    return (torch.arange(width)[None, :] < lengths_t[:, None]).long()  # (R, T)

@@ -1,0 +1,77 @@
+"""Trainer settings (one dataclass, read from the ``trainer:`` section of an experiment config)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class PeftConfig:
+    """Parameter-efficient fine-tuning of the text encoder through the ``peft`` library.
+
+    ``method``: ``none`` (full fine-tuning), ``lora``, ``adalora`` or ``prefix``. ``target_modules`` defaults to the
+    attention projections of BERT-family models (``query``, ``value``).
+    """
+
+    method: str = "none"
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.1
+    target_modules: list[str] = field(default_factory=lambda: ["query", "value"])
+    num_virtual_tokens: int = 20
+
+
+@dataclass
+class TrainerConfig:
+    """How to train.
+
+    Attributes:
+        epochs: passes over the training data (``max_steps`` > 0 stops earlier).
+        max_steps: optimizer steps to stop after (0: no limit).
+        batch_size: examples per forward pass (per process under torchrun).
+        eval_batch_size: examples per forward pass at evaluation.
+        grad_accumulation: forward passes per optimizer step.
+        learning_rate: peak AdamW learning rate of the encoder.
+        head_learning_rate: peak learning rate of the non-encoder parameters (GNN, heads); ``None``: same.
+        weight_decay: AdamW weight decay (not applied to biases and LayerNorm weights).
+        warmup_ratio: share of steps with linear warm-up; the rest decays linearly to 0.
+        max_grad_norm: gradient clipping norm (0: off).
+        precision: ``auto`` (bf16 autocast where supported: CPU, and CUDA with bf16), ``fp32``, ``bf16``, ``fp16``
+            (CUDA only, with a gradient scaler).
+        length_bucketing: batch examples of similar length together (shuffled bucket order) to cut padding.
+        eval_every: evaluate on dev every this many optimizer steps (0: at the end of each epoch).
+        early_stopping_patience: stop after this many evaluations without improvement (0: never stop early).
+        metric: dev metric for model selection (default: the task's primary metric); higher is better.
+        save_every: write a resumable checkpoint every this many optimizer steps (0: at each evaluation).
+        seed: seed of every random generator (data order, dropout, initialisation).
+        device: ``auto`` (cuda when present), ``cpu``, ``cuda``, ``cuda:1``, ...
+        num_workers: DataLoader worker processes.
+        tensorboard: write TensorBoard event files under ``<run>/tensorboard``.
+        log_every: log loss / learning rate every this many optimizer steps.
+        progress: show tqdm progress bars.
+        peft: parameter-efficient fine-tuning (see :class:`PeftConfig`).
+    """
+
+    epochs: int = 3
+    max_steps: int = 0
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    grad_accumulation: int = 1
+    learning_rate: float = 5e-5
+    head_learning_rate: float | None = 1e-3
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    max_grad_norm: float = 1.0
+    precision: str = "auto"
+    length_bucketing: bool = True
+    eval_every: int = 0
+    early_stopping_patience: int = 0
+    metric: str | None = None
+    save_every: int = 0
+    seed: int = 13
+    device: str = "auto"
+    num_workers: int = 0
+    tensorboard: bool = True
+    log_every: int = 20
+    progress: bool = True
+    peft: PeftConfig = field(default_factory=PeftConfig)
