@@ -27,6 +27,8 @@ class Batch:
         marker_positions: ``(B, 2)`` head / tail marker token positions (relation classification), or ``None``.
         graph: the examples' subgraphs as one PyG ``Batch`` (``batch`` maps nodes to examples), or ``None``.
         index: ``(B,)`` dataset positions of the examples.
+        word_ids: ``(B, T)`` word index of each token, ``-1`` on special tokens and padding (token
+            classification), or ``None``.
     """
 
     input_ids: Tensor
@@ -36,6 +38,7 @@ class Batch:
     marker_positions: Tensor | None = None
     graph: GraphBatch | None = None
     index: Tensor | None = None
+    word_ids: Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.input_ids.shape[0])
@@ -115,6 +118,10 @@ class Collator:
 
             graph = GraphBatch.from_data_list([item.graph for item in items])
         index = torch.tensor([item.index for item in items], dtype=torch.long)  # (B,)
+        word_ids = None
+        if items[0].word_ids is not None and not choice:
+            word_rows = [[-1 if w is None else w for w in item.word_ids] for item in items]
+            word_ids = _pad(word_rows, width, -1)  # (B, T)
         return Batch(
             input_ids=input_ids,
             attention_mask=attention,
@@ -123,6 +130,7 @@ class Collator:
             marker_positions=markers,
             graph=graph,
             index=index,
+            word_ids=word_ids,
         )
 
 

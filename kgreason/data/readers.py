@@ -1,0 +1,84 @@
+"""The registry of dataset readers and :func:`read_dataset`.
+
+A reader is a callable ``(*, data_dir=None, **options) -> DatasetSplits``, registered by name. Installed packages
+add their own through the entry-point group ``kgreason.dataset_readers``::
+
+    [project.entry-points."kgreason.dataset_readers"]
+    my_corpus = "my_pkg.readers:read_my_corpus"
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kgreason.errors import ConfigError
+from kgreason.paths import DATA_ENV
+from kgreason.paths import data_dir as default_data_dir
+from kgreason.registry import Registry, did_you_mean
+
+if TYPE_CHECKING:
+    from kgreason.data.splits import DatasetSplits
+
+#: Registered dataset readers (built-ins plus the ``kgreason.dataset_readers`` entry points).
+readers: Registry[Any] = Registry(kind="dataset reader", entry_point_group="kgreason.dataset_readers")
+
+readers.register("conll2003", "kgreason.data.conll:read_conll2003")
+readers.register("financial_phrasebank", "kgreason.data.phrasebank:read_financial_phrasebank")
+
+
+def read_dataset(name: str, *, data_dir: str | Path | None = None, **options: Any) -> DatasetSplits:
+    """Read the registered dataset ``name`` with reader ``options`` (e.g. ``agreement=50, split_seed=42``).
+
+    Raises:
+        RegistryError: no reader is registered as ``name``.
+        ConfigError: an option the reader does not take.
+    """
+    reader = readers.get(name)
+    accepted = _keyword_options(reader)
+    if accepted is not None:
+        for key in options:
+            if key not in accepted:
+                raise ConfigError(
+                    f"dataset {name!r} has no option {key!r}.{did_you_mean(key, sorted(accepted))} "
+                    f"Options: {', '.join(sorted(accepted)) or 'none'}"
+                )
+    return reader(data_dir=data_dir, **options)
+
+
+def _keyword_options(reader: Any) -> set[str] | None:
+    """The option names ``reader`` takes, or ``None`` when it takes any (``**kwargs``)."""
+    try:
+        parameters = inspect.signature(reader).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    return {
+        p.name
+        for p in parameters
+        if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        and p.name != "data_dir"
+    }
+
+
+def locate_dataset(folder: str, *, data_dir: str | Path | None, required: Sequence[str]) -> Path:
+    """The folder holding ``required`` files: ``data_dir/folder``, or ``data_dir`` itself when it holds them.
+
+    Raises:
+        DatasetNotFoundError: naming the places looked at and how to point elsewhere.
+    """
+    from kgreason.data.errors import DatasetNotFoundError
+
+    root = default_data_dir(data_dir)
+    candidates = [] if root is None else [root / folder, root]
+    for candidate in candidates:
+        if all((candidate / name).is_file() for name in required):
+            return candidate
+    looked = " or ".join(str(c) for c in candidates) or "nowhere (no data folder found)"
+    raise DatasetNotFoundError(
+        f"dataset folder {folder!r} with {', '.join(required)} not found in {looked}; "
+        f"pass data_dir (--data-dir, data.data_dir) or set ${DATA_ENV} to the folder that holds {folder}/"
+    )
