@@ -326,6 +326,105 @@ def _print_context(kb, context, *, as_json: bool) -> None:
             typer.echo(f"  {rank:>2}. {fact.score:.3f}  {fact.text}")
 
 
+def _parse_seeds(seeds: str | None) -> list[int] | None:
+    if not seeds:
+        return None
+    try:
+        return [int(s) for s in seeds.replace(" ", "").split(",") if s]
+    except ValueError:
+        raise KGReasonError(
+            f"--seeds expects comma-separated integers such as 13,14,15, got {seeds!r}"
+        ) from None
+
+
+@app.command("train")
+def train(
+    config: Annotated[
+        Path, typer.Argument(help="Experiment config (YAML; sections task, data, knowledge, model, trainer).")
+    ],
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Dotted config override, repeatable: --set trainer.epochs=1 --set model.variant=fused",
+        ),
+    ] = None,
+    seeds: Annotated[
+        str | None,
+        typer.Option(
+            "--seeds",
+            help="Comma-separated seeds, one run each (default: trainer.seed); several seeds also write "
+            "summary.json / summary.md with mean ± std beside the run folders.",
+        ),
+    ] = None,
+    output_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--output-dir", "-o", help="Run folder (one seed only); default: output_dir of the config."
+        ),
+    ] = None,
+    no_resume: Annotated[
+        bool, typer.Option("--no-resume", help="Start over even if the run folder holds a checkpoint.")
+    ] = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Train a model (dev-selected, test evaluated once) and write a documented run folder per seed."""
+    from kgreason.config import load_config
+    from kgreason.runs.config import ExperimentConfig
+    from kgreason.runs.experiment import run_experiment, summarize
+    from kgreason.runs.report import write_summary
+
+    _set_data_dir(data_dir)
+    try:
+        cfg = load_config(ExperimentConfig, config, list(overrides or []))
+        seed_list = _parse_seeds(seeds) or [cfg.trainer.seed]
+        if output_dir is not None and len(seed_list) > 1:
+            raise KGReasonError(
+                "--output-dir takes one seed; with several seeds set output_dir in the config"
+            )
+        results = []
+        for seed in seed_list:
+            result = run_experiment(cfg, seed=seed, output_dir=output_dir, resume=not no_resume)
+            results.append(result)
+            typer.echo(
+                f"seed {seed}: dev {_fmt_metrics(result.dev)} | test {_fmt_metrics(result.test)} -> {result.run_dir}"
+            )
+    except KGReasonError as err:
+        _fail(err)
+    if len(results) > 1:
+        summary = summarize(cfg.name, results)
+        paths = write_summary(summary, results[0].run_dir.parent)
+        typer.echo(f"summary ({len(results)} seeds): " + ", ".join(str(p) for p in paths))
+
+
+def _fmt_metrics(metrics: dict[str, float] | None) -> str:
+    if not metrics:
+        return "-"
+    return " ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, int | float))
+
+
+@app.command("evaluate")
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `kgreason train`.")],
+    split: Annotated[str, typer.Option("--split", help="Which split to evaluate: dev or test.")] = "test",
+    as_json: JsonOption = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Evaluate a trained run's best model on a split; writes eval_<split>.json into the run folder."""
+    from kgreason.runs.experiment import evaluate_run
+
+    _set_data_dir(data_dir)
+    try:
+        metrics = evaluate_run(run_dir, split=split)
+    except KGReasonError as err:
+        _fail(err)
+    if as_json:
+        typer.echo(json.dumps(metrics, indent=2))
+    else:
+        for key, value in metrics.items():
+            typer.echo(f"{key:<20} {value:.4f}" if isinstance(value, int | float) else f"{key:<20} {value}")
+
+
 def main() -> None:
     """Entry point of the ``kgreason`` script."""
     try:

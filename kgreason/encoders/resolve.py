@@ -120,7 +120,7 @@ def hub_offline() -> bool:
 
 
 @contextlib.contextmanager
-def _quiet_progress(quiet: bool) -> Iterator[None]:
+def quiet_progress(quiet: bool) -> Iterator[None]:
     """Hide transformers' per-tensor "Loading weights" bar while loading from disk (restored afterwards)."""
     if not quiet:
         yield
@@ -151,7 +151,7 @@ def load_text_encoder(name_or_path: str | os.PathLike[str] | None = None) -> Tex
     offline = hub_offline()
     local_only = source.kind != "hub" or offline
     try:
-        with _quiet_progress(source.kind != "hub"):
+        with quiet_progress(source.kind != "hub"):
             tokenizer = AutoTokenizer.from_pretrained(source.path, local_files_only=local_only)
             model = AutoModel.from_pretrained(source.path, local_files_only=local_only)
     except Exception as err:

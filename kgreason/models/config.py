@@ -42,7 +42,8 @@ class ModelConfig:
         kge_path: folder written by ``kgreason kge train`` (embeddings saved with the KB's entity keys).
         freeze_kge: keep KG embeddings fixed during fine-tuning.
         num_entities: entities of the knowledge base (set from the KB).
-        num_relations: relations of the knowledge base (set from the KB); the model adds one for context edges.
+        num_relations: relations of the knowledge base (set from the KB); the GNN uses ``2R + 2`` edge types: the
+            KB relations, their inverses, context→seed and seed→context.
         max_length: token limit of the encoder inputs.
     """
 

@@ -1,0 +1,175 @@
+"""The relation-aware GNN stack that reasons over an example's subgraph.
+
+Two layer types, both from PyG:
+
+* ``rgcn``: :class:`GroupedRGCNConv`, a ``torch_geometric.nn.RGCNConv`` (same parameters, same result: a
+  mean over each relation's incoming messages, one weight per relation or a basis decomposition, plus a root
+  weight and a bias) whose forward averages each (relation, target) group's sources with one sparse product and
+  multiplies only the relations present in the batch. Without ``pyg_lib``, ``RGCNConv`` runs one ``N x H x H``
+  product per relation of the vocabulary, present or not. Measured (N=2000, E=20k, H=200, fwd+bwd, one CPU
+  thread): 141 ms vs 85 ms with 10 relations, 29.5 s vs 0.18 s with the 476 edge types FB15k-237 gives
+  (2·237 + 2).
+* ``gatv2``: ``torch_geometric.nn.GATv2Conv`` with a learned embedding of each edge type as ``edge_attr``.
+
+:class:`RelationalGNN` stacks ``layers`` of them with residual connections, LayerNorm, GELU and dropout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.nn import GATv2Conv, RGCNConv
+
+from kgreason.models.config import GNNConfig
+
+GNN_TYPES = ("rgcn", "gatv2")
+#: Width of the learned edge-type embeddings that GATv2 reads as edge features.
+EDGE_TYPE_DIM = 32
+
+
+@dataclass
+class RelationGroups:
+    """Edges grouped by (relation, target), computed once per graph and shared by every RGCN layer.
+
+    Attributes:
+        mean: sparse ``(G, N)`` matrix whose row g averages the sources of group g.
+        target: ``(G,)`` target node of each group; groups are sorted by relation.
+        relations: ``(P,)`` the relations present, ascending.
+        counts: groups per present relation.
+    """
+
+    mean: Tensor
+    target: Tensor
+    relations: Tensor
+    counts: list[int]
+
+
+def group_edges(edge_index: Tensor, edge_type: Tensor, *, num_nodes: int) -> RelationGroups:
+    """Group ``(2, E)`` edges of ``(E,)`` types by (relation, target) (see :class:`RelationGroups`)."""
+    src, dst = edge_index[0], edge_index[1]  # (E,), (E,)
+    key = edge_type * num_nodes + dst  # (E,) sorts by relation, then target
+    groups, inverse, sizes = torch.unique(key, return_inverse=True, return_counts=True)  # (G,), (E,), (G,)
+    weights = sizes[inverse].to(torch.float32).reciprocal()  # (E,)
+    mean = torch.sparse_coo_tensor(
+        torch.stack([inverse, src]), weights, (groups.numel(), num_nodes), check_invariants=False
+    ).coalesce()  # (G, N)
+    relations, counts = torch.unique_consecutive(groups // num_nodes, return_counts=True)  # (P,), (P,)
+    return RelationGroups(mean=mean, target=groups % num_nodes, relations=relations, counts=counts.tolist())
+
+
+class GroupedRGCNConv(RGCNConv):
+    """``RGCNConv`` with a forward that costs ``O(E·H + G·H²)`` instead of ``O(R·N·H²)`` without ``pyg_lib``.
+
+    Source features are first averaged within each (relation, target) group by one sparse matrix product
+    (``G`` ≤ ``E`` groups; about a third of the edges on retrieved FB15k-237 subgraphs), then each group's mean
+    is multiplied by its relation's weight (one matmul per relation present in the batch) and summed into its
+    target: exactly ``RGCNConv(aggr="mean")``, whose messages are linear. With ``num_bases`` each relation's
+    weight is first composed from the bases.
+
+    Shapes:
+        x: (N, in_channels); edge_index: (2, E); edge_type: (E,) in ``[0, num_relations)`` -> (N, out_channels)
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, num_relations: int, **kwargs) -> None:
+        if kwargs.get("num_blocks") is not None:
+            raise ValueError("GroupedRGCNConv supports no block-diagonal decomposition (use num_bases)")
+        if kwargs.get("aggr", "mean") != "mean":
+            raise ValueError("GroupedRGCNConv aggregates with the mean over each relation")
+        super().__init__(in_channels, out_channels, num_relations, **kwargs)
+
+    def forward(  # type: ignore[override]
+        self, x: Tensor, edge_index: Tensor, edge_type: Tensor, *, groups: RelationGroups | None = None
+    ) -> Tensor:
+        """``groups``: :func:`group_edges` of these edges, when already computed (e.g. by an earlier layer)."""
+        out = x.new_zeros(x.size(0), self.out_channels)  # (N, O)
+        if edge_type.numel():
+            if groups is None:
+                groups = group_edges(edge_index, edge_type, num_nodes=x.size(0))
+            weight = self.weight  # (R, I, O), or (B, I, O) bases
+            if self.num_bases is not None:
+                weight = (self.comp @ weight.view(self.num_bases, -1)).view(
+                    self.num_relations, self.in_channels_l, self.out_channels
+                )  # (R, I, O)
+            with torch.autocast(device_type=x.device.type, enabled=False):
+                mean = torch.sparse.mm(groups.mean, x.float())  # (G, I)
+            # views of the present relations' weights through one unbind: its backward stacks the gradients once,
+            # where a select per relation would allocate a zero gradient of the whole (R, I, O) weight each
+            per_relation = weight.unbind(0)  # R x (I, O)
+            weights = [per_relation[r] for r in groups.relations.tolist()]  # P x (I, O)
+            parts = [m @ w for m, w in zip(mean.split(groups.counts), weights, strict=True)]  # P x (G_r, O)
+            out = out.index_add(0, groups.target, torch.cat(parts).to(out.dtype))  # (N, O)
+        if self.root is not None:
+            out = out + x @ self.root
+        if self.bias is not None:
+            out = out + self.bias
+        return out
+
+
+class RelationalGNN(nn.Module):
+    """``config.layers`` relation-aware layers with residuals, LayerNorm, GELU and dropout.
+
+    Args:
+        config: the GNN settings (``type``, ``layers``, ``hidden``, ``heads``, ``dropout``, ``num_bases``).
+        num_edge_types: distinct edge types the graphs use.
+
+    Shapes:
+        x: (N, hidden); edge_index: (2, E); edge_type: (E,) -> (N, hidden)
+    """
+
+    def __init__(self, *, config: GNNConfig, num_edge_types: int) -> None:
+        super().__init__()
+        kind = str(config.type).lower()
+        if kind not in GNN_TYPES:
+            raise ValueError(f"gnn.type must be one of {', '.join(GNN_TYPES)}, got {config.type!r}")
+        if config.layers < 1 or config.hidden < 1:
+            raise ValueError(f"gnn.layers and gnn.hidden must be >= 1, got {config.layers}, {config.hidden}")
+        if num_edge_types < 1:
+            raise ValueError(f"num_edge_types must be >= 1, got {num_edge_types}")
+        self.kind = kind
+        self.num_edge_types = num_edge_types
+        hidden = config.hidden
+        self.convs = nn.ModuleList()
+        if kind == "rgcn":
+            for _ in range(config.layers):
+                self.convs.append(GroupedRGCNConv(hidden, hidden, num_edge_types, num_bases=config.num_bases))
+            self.edge_embedding = None
+        else:
+            if config.heads < 1 or hidden % config.heads:
+                raise ValueError(f"gnn.hidden ({hidden}) must be a multiple of gnn.heads ({config.heads})")
+            # A narrow edge-type embedding: GATv2 projects it once per edge, so its width is paid E times.
+            self.edge_embedding = nn.Embedding(num_edge_types, EDGE_TYPE_DIM)
+            for _ in range(config.layers):
+                self.convs.append(
+                    GATv2Conv(
+                        hidden,
+                        hidden // config.heads,
+                        heads=config.heads,
+                        edge_dim=EDGE_TYPE_DIM,
+                        dropout=config.dropout,
+                        add_self_loops=True,
+                        fill_value="mean",
+                    )
+                )
+        self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(config.layers))
+        self.dropout = nn.Dropout(config.dropout)
+        self.activation = nn.GELU()
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_type: Tensor) -> Tensor:
+        if edge_type.numel() and int(edge_type.max()) >= self.num_edge_types:
+            raise ValueError(
+                f"edge type {int(edge_type.max())} is out of range: the GNN was built for "
+                f"{self.num_edge_types} edge types"
+            )
+        edge_attr = self.edge_embedding(edge_type) if self.edge_embedding is not None else None  # (E, H)
+        groups = None
+        if edge_attr is None and edge_type.numel():
+            groups = group_edges(edge_index, edge_type, num_nodes=x.size(0))
+        for conv, norm in zip(self.convs, self.norms, strict=True):
+            if edge_attr is None:
+                update = conv(x, edge_index, edge_type, groups=groups)  # (N, H)
+            else:
+                update = conv(x, edge_index, edge_attr=edge_attr)  # (N, H)
+            x = norm(x + self.dropout(self.activation(update)))  # (N, H)
+        return x

@@ -1,0 +1,1 @@
+"""Experiments: one config -> a trained, evaluated and documented run folder."""

@@ -1,0 +1,334 @@
+"""Run an experiment: read the data, build task and model, train with dev selection, test once, record all.
+
+A run folder holds ``config.yaml`` (the resolved config), ``run.json`` (seed, package versions, code revision,
+data checksums, machine, times), ``metrics.json`` (best dev metrics, test metrics, throughput), ``best/`` (the
+dev-selected model, ``save_pretrained`` format), ``checkpoints/last/`` (resumable state) and ``tensorboard/``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kgreason.atomic import atomic_write_text
+from kgreason.config import build_config, config_to_dict
+from kgreason.errors import ConfigError
+from kgreason.runs.config import ExperimentConfig
+from kgreason.runs.provenance import file_checksums, git_revision, machine_info, package_versions
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    """What one seed of an experiment produced."""
+
+    run_dir: Path
+    seed: int
+    dev: dict[str, float]
+    test: dict[str, float] | None
+    train_seconds: float
+    train_samples_per_s: float
+    best_step: int
+
+
+@dataclass
+class ExperimentSummary:
+    """Mean ± sample std over the seeds of an experiment."""
+
+    name: str
+    seeds: list[int]
+    dev: dict[str, tuple[float, float]]
+    test: dict[str, tuple[float, float]]
+    train_seconds: tuple[float, float]
+    runs: list[RunResult] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        def fmt(stats: dict[str, tuple[float, float]]) -> dict[str, dict[str, float]]:
+            return {k: {"mean": m, "std": s} for k, (m, s) in stats.items()}
+
+        return {
+            "name": self.name,
+            "seeds": self.seeds,
+            "dev": fmt(self.dev),
+            "test": fmt(self.test),
+            "train_seconds": {"mean": self.train_seconds[0], "std": self.train_seconds[1]},
+            "runs": [
+                {
+                    "run_dir": str(r.run_dir),
+                    "seed": r.seed,
+                    "dev": r.dev,
+                    "test": r.test,
+                    "train_seconds": r.train_seconds,
+                    "train_samples_per_s": r.train_samples_per_s,
+                    "best_step": r.best_step,
+                }
+                for r in self.runs
+            ],
+        }
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+    return (statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def summarize(name: str, runs: Sequence[RunResult]) -> ExperimentSummary:
+    """Aggregate runs of several seeds (metrics present in every run)."""
+    dev_keys = set.intersection(*(set(r.dev) for r in runs)) if runs else set()
+    tests = [r.test for r in runs if r.test is not None]
+    test_keys = set.intersection(*(set(t) for t in tests)) if tests and len(tests) == len(runs) else set()
+    return ExperimentSummary(
+        name=name,
+        seeds=[r.seed for r in runs],
+        dev={k: _mean_std([r.dev[k] for r in runs]) for k in sorted(dev_keys)},
+        test={k: _mean_std([t[k] for t in tests]) for k in sorted(test_keys)},
+        train_seconds=_mean_std([r.train_seconds for r in runs]),
+        runs=list(runs),
+    )
+
+
+def run_dir_for(config: ExperimentConfig, seed: int) -> Path:
+    """The run folder of ``config`` for ``seed`` (``output_dir`` with ``{name}`` and ``{seed}`` filled in)."""
+    try:
+        return Path(config.output_dir.format(name=config.name, seed=seed))
+    except (KeyError, IndexError) as err:
+        raise ConfigError(
+            f"output_dir {config.output_dir!r}: only {{name}} and {{seed}} can be filled in"
+        ) from err
+
+
+def _limit(items: list, limit: int) -> list:
+    return items[:limit] if limit and limit > 0 else items
+
+
+@dataclass
+class PreparedExperiment:
+    """Everything built from a config before training."""
+
+    task: Any
+    tokenizer: Any
+    model: Any
+    collator: Any
+    train: Any
+    dev: Any
+    test: Any
+    data_files: list[Path]
+
+
+def prepare(config: ExperimentConfig, *, model: Any = None) -> PreparedExperiment:
+    """Read data, build the task, load the encoder and model, retrieve knowledge, and encode every split.
+
+    ``model``: an already built model (e.g. ``KGReasonModel.from_pretrained``) instead of a new one.
+    """
+    from kgreason.data.readers import read_dataset
+    from kgreason.models.fused import KGReasonModel
+    from kgreason.tasks.registry import build_task
+    from kgreason.training.batch import Collator
+
+    splits = read_dataset(config.data.dataset, data_dir=config.data.data_dir, **config.data.options)
+    task = build_task(config.task, labels=splits.labels)
+    model_config = dataclasses.replace(config.model, head=task.head, num_labels=max(task.num_labels, 1))
+    featurizer, kb = None, None
+    if model_config.variant != "text":
+        featurizer, kb = _knowledge(config)
+        model_config = dataclasses.replace(
+            model_config, num_entities=kb.num_entities, num_relations=kb.num_relations
+        )
+    if model is None:
+        entity_features = None
+        if kb is not None:
+            from kgreason.models.knowledge import build_entity_features
+
+            entity_features = build_entity_features(model_config, kb=kb)
+        model = KGReasonModel(model_config, entity_features=entity_features)
+    tokenizer = model.tokenizer
+    if tokenizer is None:  # the graph variant has no encoder; the task still tokenises (lengths, batching)
+        from transformers import AutoTokenizer
+
+        from kgreason.encoders.resolve import resolve_model_path
+
+        tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(model_config.encoder))
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    collator = Collator(pad_token_id=pad_id)
+
+    def encode(examples: list, desc: str):
+        if featurizer is not None:
+            examples = featurizer.augment(examples)
+        dataset = task.encode_all(
+            examples, tokenizer=tokenizer, max_length=model_config.max_length, desc=desc
+        )
+        return featurizer.attach(dataset) if featurizer is not None else dataset
+
+    train = encode(_limit(splits.train, config.data.max_train), "encode train")
+    dev = encode(_limit(splits.dev, config.data.max_eval), "encode dev")
+    test = encode(_limit(splits.test, config.data.max_eval), "encode test")
+    return PreparedExperiment(
+        task=task,
+        tokenizer=tokenizer,
+        model=model,
+        collator=collator,
+        train=train,
+        dev=dev,
+        test=test,
+        data_files=list(getattr(splits, "files", [])),
+    )
+
+
+def _knowledge(config: ExperimentConfig):
+    from kgreason.kb.sources import open_kb
+    from kgreason.models.knowledge import KnowledgeFeaturizer
+    from kgreason.retrieval.retriever import KnowledgeRetriever
+
+    if not config.knowledge.kb.source:
+        raise ConfigError(
+            f"model.variant {config.model.variant!r} needs a knowledge base: set knowledge.kb.source"
+        )
+    kb = open_kb(config.knowledge.kb.source, format=config.knowledge.kb.format)
+    r = config.knowledge.retrieval
+    retriever = KnowledgeRetriever(
+        kb=kb,
+        hops=r.hops,
+        max_nodes=r.max_nodes,
+        top_k=r.top_k,
+        facts=config.model.variant == "fused_facts",
+        min_link_score=r.min_link_score,
+        index_type=r.index_type,
+    )
+    return KnowledgeFeaturizer(retriever=retriever, variant=config.model.variant, max_facts=r.top_k), kb
+
+
+def _write_json(path: Path, payload: dict[str, Any]) -> None:
+    atomic_write_text(path, json.dumps(payload, indent=2, default=str) + "\n")
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    *,
+    seed: int | None = None,
+    output_dir: str | Path | None = None,
+    resume: bool = True,
+) -> RunResult:
+    """Train one seed of ``config`` (resuming an interrupted run in the same folder), then test once."""
+    from kgreason.training.trainer import Trainer
+
+    seed = config.trainer.seed if seed is None else seed
+    config = dataclasses.replace(config, trainer=dataclasses.replace(config.trainer, seed=seed))
+    run_dir = Path(output_dir) if output_dir is not None else run_dir_for(config, seed)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config_to_dict(config), sort_keys=False))
+    started = time.time()
+    from kgreason.training.seed import seed_everything
+
+    seed_everything(seed)
+    prepared = prepare(config)
+    record = {
+        "name": config.name,
+        "seed": seed,
+        "started": started,
+        "status": "running",
+        "packages": package_versions(),
+        "git": git_revision(),
+        "machine": machine_info(),
+        "data": {
+            "dataset": config.data.dataset,
+            "options": config.data.options,
+            "sizes": {"train": len(prepared.train), "dev": len(prepared.dev), "test": len(prepared.test)},
+            "truncated": {
+                "train": prepared.train.truncated,
+                "dev": prepared.dev.truncated,
+                "test": prepared.test.truncated,
+            },
+            "checksums": file_checksums(prepared.data_files),
+        },
+    }
+    _write_json(run_dir / "run.json", record)
+    trainer = Trainer(
+        model=prepared.model,
+        task=prepared.task,
+        config=config.trainer,
+        train=prepared.train,
+        dev=prepared.dev,
+        collator=prepared.collator,
+        output_dir=run_dir,
+    )
+    result = trainer.train(resume=resume)
+    dev_metrics = dict(result.best_metrics) if result.best_metrics else {}
+    test_metrics = None
+    if config.evaluate_test and len(prepared.test):
+        best = _load_best(run_dir, fallback=prepared.model)
+        trainer.model = best
+        test_metrics = dict(trainer.evaluate(prepared.test, desc="test").metrics.values)
+    metrics = {
+        "dev": dev_metrics,
+        "test": test_metrics,
+        "best_step": result.best_step,
+        "train_seconds": result.train_seconds,
+        "train_samples_per_s": result.train_samples_per_s,
+        "stopped_early": result.stopped_early,
+    }
+    _write_json(run_dir / "metrics.json", metrics)
+    record.update(status="finished", finished=time.time())
+    _write_json(run_dir / "run.json", record)
+    return RunResult(
+        run_dir=run_dir,
+        seed=seed,
+        dev=dev_metrics,
+        test=test_metrics,
+        train_seconds=result.train_seconds,
+        train_samples_per_s=result.train_samples_per_s,
+        best_step=result.best_step,
+    )
+
+
+def _load_best(run_dir: Path, *, fallback: Any) -> Any:
+    from kgreason.models.fused import KGReasonModel
+
+    best = run_dir / "best"
+    if not (best / "config.json").is_file():
+        logger.warning("%s: no best checkpoint; testing the last model", run_dir)
+        return fallback
+    return KGReasonModel.from_pretrained(best)
+
+
+def load_run_config(run_dir: str | Path) -> ExperimentConfig:
+    """The resolved config a run folder was trained with."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{run_dir}: not a kgreason run folder (config.yaml is missing)")
+    return build_config(ExperimentConfig, yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+def evaluate_run(run_dir: str | Path, *, split: str = "test") -> dict[str, float]:
+    """Evaluate a run's best model on ``split`` (``dev`` or ``test``); writes ``eval_<split>.json``."""
+    from kgreason.training.trainer import Trainer
+
+    if split not in {"dev", "test"}:
+        raise ConfigError(f"split must be 'dev' or 'test', got {split!r}")
+    run_dir = Path(run_dir)
+    config = load_run_config(run_dir)
+    from kgreason.models.fused import KGReasonModel
+
+    model = KGReasonModel.from_pretrained(run_dir / "best")
+    prepared = prepare(config, model=model)
+    trainer = Trainer(
+        model=model,
+        task=prepared.task,
+        config=dataclasses.replace(config.trainer, tensorboard=False),
+        train=prepared.train,
+        dev=prepared.dev,
+        collator=prepared.collator,
+        output_dir=run_dir,
+    )
+    dataset = prepared.test if split == "test" else prepared.dev
+    metrics = dict(trainer.evaluate(dataset, desc=split).metrics.values)
+    _write_json(run_dir / f"eval_{split}.json", {"split": split, "metrics": metrics, "time": time.time()})
+    return metrics

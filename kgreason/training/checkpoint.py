@@ -1,0 +1,169 @@
+"""Checkpoints on disk: model weights in safetensors, trainer state loadable with ``weights_only=True``.
+
+A checkpoint is a folder written whole into a temporary folder beside its target and then moved into place with
+``os.replace``, so a crash leaves the previous checkpoint (or the new one), never half of one::
+
+    <run>/checkpoints/last/model.safetensors     resumable: weights
+    <run>/checkpoints/last/trainer_state.pt      optimizer, scheduler, scaler, RNG states, counters, history
+    <run>/checkpoints/last/trainer_state.json    the counters, for people
+    <run>/best/                                  the best model (``model.save_pretrained`` or model.safetensors)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kgreason.atomic import new_file_mode
+from kgreason.errors import KGReasonError
+
+if TYPE_CHECKING:
+    import torch
+
+WEIGHTS_NAME = "model.safetensors"
+STATE_NAME = "trainer_state.pt"
+STATE_SUMMARY_NAME = "trainer_state.json"
+
+
+class CheckpointError(KGReasonError, ValueError):
+    """A checkpoint folder is missing a file or does not fit the model."""
+
+
+def _backup_of(path: Path) -> Path:
+    return path.parent / f".{path.name}.previous"
+
+
+def _new_dir_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o777 & ~mask
+
+
+def _finish_files(root: Path) -> None:
+    """Give every file the usual mode (some writers make 0600 files) and flush it to disk."""
+    mode = new_file_mode()
+    for file in root.rglob("*"):
+        if file.is_file():
+            os.chmod(file, mode)
+            fd = os.open(file, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | Path) -> Iterator[Path]:
+    """A temporary folder beside ``path`` that replaces ``path`` (a folder) when the block succeeds.
+
+    ``os.replace`` cannot replace a non-empty folder, so the old one is first moved aside to
+    ``.<name>.previous`` (also atomic) and deleted after the swap; :func:`resolve_checkpoint` falls back to it if
+    a crash struck between the two moves.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        _finish_files(tmp)
+        os.chmod(tmp, _new_dir_mode())  # mkdtemp makes 0700 folders
+        backup = _backup_of(path)
+        if path.exists():
+            if backup.exists():  # stale: ``path`` is complete
+                shutil.rmtree(backup)
+            os.replace(path, backup)
+        os.replace(
+            tmp, path
+        )  # from here on ``path`` is the new folder; before, ``path`` or ``backup`` is whole
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(_backup_of(path), ignore_errors=True)
+
+
+def remove_stale_temporaries(path: str | Path) -> int:
+    """Delete temporary folders that a killed writer of ``path`` left beside it; returns how many."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return 0
+    stale = [p for p in path.parent.glob(f".{path.name}.*.tmp") if p.is_dir()]
+    for folder in stale:
+        shutil.rmtree(folder, ignore_errors=True)
+    return len(stale)
+
+
+def resolve_checkpoint(path: str | Path) -> Path | None:
+    """``path`` when it is a checkpoint folder, else the copy an interrupted swap left aside, else ``None``."""
+    path = Path(path)
+    for candidate in (path, _backup_of(path)):
+        if (candidate / STATE_NAME).is_file() and (candidate / WEIGHTS_NAME).is_file():
+            return candidate
+    return None
+
+
+def save_weights(model: torch.nn.Module, directory: str | Path) -> Path:
+    """Write ``model``'s parameters and buffers to ``<directory>/model.safetensors`` (tied weights once)."""
+    from safetensors.torch import save_model
+
+    target = Path(directory) / WEIGHTS_NAME
+    save_model(model, str(target))
+    return target
+
+
+def load_weights(model: torch.nn.Module, directory: str | Path) -> None:
+    """Load ``<directory>/model.safetensors`` into ``model`` (strict: every key must match)."""
+    from safetensors.torch import load_model
+
+    source = Path(directory) / WEIGHTS_NAME
+    if not source.is_file():
+        raise CheckpointError(f"{source}: no such file (expected the weights of a checkpoint)")
+    missing, unexpected = load_model(model, str(source), strict=False)
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{source}: does not fit the model (missing keys: {sorted(missing)[:5]}, "
+            f"unexpected keys: {sorted(unexpected)[:5]}); expected weights of the same architecture"
+        )
+
+
+def save_training_checkpoint(directory: str | Path, *, model: torch.nn.Module, state: dict[str, Any]) -> Path:
+    """Atomically write a resumable checkpoint: weights, ``state`` (``torch.save``) and a JSON summary."""
+    import torch
+
+    directory = Path(directory)
+    with atomic_directory(directory) as tmp:
+        save_weights(model, tmp)
+        torch.save(state, tmp / STATE_NAME)
+        summary = {key: state.get(key) for key in ("global_step", "epoch", "batches_done", "best_metric")}
+        summary["best_step"] = state.get("best_step")
+        (tmp / STATE_SUMMARY_NAME).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return directory
+
+
+def load_training_state(directory: str | Path) -> dict[str, Any]:
+    """The trainer state of a checkpoint folder, loaded with ``weights_only=True`` onto the CPU."""
+    import torch
+
+    source = Path(directory) / STATE_NAME
+    if not source.is_file():
+        raise CheckpointError(f"{source}: no such file (expected a trainer checkpoint)")
+    try:
+        return torch.load(source, map_location="cpu", weights_only=True)
+    except Exception as err:  # an unreadable or foreign file
+        raise CheckpointError(f"{source}: not a readable trainer state ({err})") from err
+
+
+def save_model_dir(directory: str | Path, *, model: torch.nn.Module) -> Path:
+    """Atomically write a model folder: through ``model.save_pretrained`` when it has one, else safetensors."""
+    directory = Path(directory)
+    with atomic_directory(directory) as tmp:
+        if callable(getattr(model, "save_pretrained", None)):
+            model.save_pretrained(tmp)
+        else:
+            save_weights(model, tmp)
+    return directory
