@@ -142,3 +142,16 @@ def test_provenance_helpers(tmp_path):
     )
     versions = package_versions(["torch", "surely-not-installed-kgreason-x"])
     assert versions["torch"] and versions["surely-not-installed-kgreason-x"] is None
+
+
+def test_a_finished_run_is_reused_and_a_changed_config_is_refused(tmp_path, tiny_encoder, shared_data):
+    config = _config(tmp_path, tiny_encoder)
+    args = ["train", str(config), "--data-dir", str(shared_data), "--set", "data.max_train=16"]
+    assert runner.invoke(app, args).exit_code == 0
+    metrics = tmp_path / "runs" / "tiny-phrasebank" / "seed13" / "metrics.json"
+    stamp = metrics.stat().st_mtime_ns
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0, again.output
+    assert metrics.stat().st_mtime_ns == stamp  # nothing retrained or rewritten
+    changed = runner.invoke(app, [*args, "--set", "trainer.learning_rate=0.01"])
+    assert changed.exit_code == 2 and "different config" in changed.output

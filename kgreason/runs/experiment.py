@@ -223,6 +223,11 @@ def run_experiment(
     seed = config.trainer.seed if seed is None else seed
     config = dataclasses.replace(config, trainer=dataclasses.replace(config.trainer, seed=seed))
     run_dir = Path(output_dir) if output_dir is not None else run_dir_for(config, seed)
+    if resume:
+        finished = _finished_run(run_dir, config, seed)
+        if finished is not None:
+            logger.info("%s: already finished; reusing its metrics (pass resume=False to retrain)", run_dir)
+            return finished
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config_to_dict(config), sort_keys=False))
     started = time.time()
@@ -286,6 +291,37 @@ def run_experiment(
         train_seconds=result.train_seconds,
         train_samples_per_s=result.train_samples_per_s,
         best_step=result.best_step,
+    )
+
+
+def _finished_run(run_dir: Path, config: ExperimentConfig, seed: int) -> RunResult | None:
+    """The result of a finished run of the same config in ``run_dir``, else ``None``.
+
+    Raises:
+        ConfigError: the folder holds a run of a different config (it is never overwritten silently).
+    """
+    metrics_path, record_path, config_path = (
+        run_dir / n for n in ("metrics.json", "run.json", "config.yaml")
+    )
+    if not (metrics_path.is_file() and record_path.is_file() and config_path.is_file()):
+        return None
+    if json.loads(record_path.read_text(encoding="utf-8")).get("status") != "finished":
+        return None
+    saved = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    if saved != yaml.safe_load(yaml.safe_dump(config_to_dict(config), sort_keys=False)):
+        raise ConfigError(
+            f"{run_dir} holds a finished run of a different config; pass --no-resume to replace it or choose "
+            "another output folder"
+        )
+    metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+    return RunResult(
+        run_dir=run_dir,
+        seed=seed,
+        dev=metrics["dev"],
+        test=metrics["test"],
+        train_seconds=metrics["train_seconds"],
+        train_samples_per_s=metrics["train_samples_per_s"],
+        best_step=metrics["best_step"],
     )
 
 
