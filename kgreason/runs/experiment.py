@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import statistics
 import time
 from collections.abc import Sequence
@@ -206,8 +207,14 @@ def _knowledge(config: ExperimentConfig):
     return KnowledgeFeaturizer(retriever=retriever, variant=config.model.variant, max_facts=r.top_k), kb
 
 
+def _is_main_process() -> bool:
+    """Rank 0 under ``torchrun`` (or a single process): the one that writes the run's records."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    atomic_write_text(path, json.dumps(payload, indent=2, default=str) + "\n")
+    if _is_main_process():
+        atomic_write_text(path, json.dumps(payload, indent=2, default=str) + "\n")
 
 
 def run_experiment(
@@ -229,7 +236,8 @@ def run_experiment(
             logger.info("%s: already finished; reusing its metrics (pass resume=False to retrain)", run_dir)
             return finished
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config_to_dict(config), sort_keys=False))
+    if _is_main_process():
+        atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config_to_dict(config), sort_keys=False))
     started = time.time()
     from kgreason.training.seed import seed_everything
 
