@@ -119,7 +119,8 @@ def main() -> None:
         f"Embedded all-MiniLM-L6-v2 (6-layer uncased BERT, the encoder that ships offline), text variant, bf16 "
         f"autocast on CPU ({os.cpu_count()} cores, {platform.machine()}), seeds {SEEDS}; mean ± sample std. The "
         "checkpoint is selected on dev; test is evaluated once per seed. Training time per seed is wall time of the "
-        "training steps on a shared machine (other jobs ran beside some seeds, hence the spread).",
+        "training steps on a shared machine (other jobs ran beside some seeds, hence the spread; a seed that was "
+        "interrupted and resumed from its checkpoint counts only the time after resuming).",
         "",
         "| experiment | test (mean ± std) | dev | training time / seed | published anchor |",
         "| --- | --- | --- | --- | --- |",

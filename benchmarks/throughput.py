@@ -158,9 +158,10 @@ def run_hf(n: int, precision: str, mode: str) -> dict[str, Any]:
     }
 
 
-def _child(system: str, n: int, precision: str) -> dict[str, Any]:
+def _child(system: str, n: int, precision: str, threads: int) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--worker", system, "--examples", str(n), "--precision", precision]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads)) if threads else None
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"{system} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -174,6 +175,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="runs per system (median reported)")
     parser.add_argument("--precision", choices=["bf16", "fp32"], default="bf16")
     parser.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=SYSTEMS)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads per run (0: torch's default)")
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument("--worker", choices=SYSTEMS, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -189,7 +191,7 @@ def main() -> None:
     for repeat in range(args.repeats):
         order = args.systems if repeat % 2 == 0 else list(reversed(args.systems))
         for system in order:
-            out = _child(system, args.examples, args.precision)
+            out = _child(system, args.examples, args.precision, args.threads)
             runs[system].append(out)
             print(
                 f"{system:<14} run {repeat + 1}: {out['samples_per_s']:.1f} samples/s ({out['wall_s']:.1f} s)"
@@ -203,7 +205,6 @@ def main() -> None:
                 "system": system,
                 "samples_per_s": round(median[system], 2),
                 "kgreason_speedup": round(ratio, 3) if ratio else None,
-                "padded_tokens_per_real": None,
                 "runs": runs[system],
             }
         )
@@ -224,6 +225,7 @@ def main() -> None:
             "max_length": MAX_LENGTH,
             "precision": args.precision,
             "repeats": args.repeats,
+            "torch_threads": args.threads or "default",
         },
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
         "rows": rows,
@@ -235,7 +237,7 @@ def main() -> None:
         f"Command: `{command}`",
         "",
         f"Embedded all-MiniLM-L6-v2 + 3-way head, {args.examples} PhraseBank 50Agree sentences, one epoch, batch "
-        f"{BATCH}, max_length {MAX_LENGTH}, {args.precision} autocast on CPU ({os.cpu_count()} cores). Samples/s = "
+        f"{BATCH}, max_length {MAX_LENGTH}, {args.precision} autocast on CPU ({os.cpu_count()} cores, torch threads: {args.threads or 'default'}). Samples/s = "
         f"examples / wall time of `train()`, median of {args.repeats} fresh processes per system, systems "
         "alternating.",
         "",
