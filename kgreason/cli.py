@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from kgreason.errors import KGReasonError
+from kgreason.kge.cli import kge_app
 
 app = typer.Typer(
     help="kgreason: knowledge-augmented reasoning with pretrained encoders, knowledge graphs and rules.",
@@ -21,6 +22,7 @@ app = typer.Typer(
 )
 kb_app = typer.Typer(help="Load, inspect, convert and validate knowledge bases.", no_args_is_help=True)
 app.add_typer(kb_app, name="kb")
+app.add_typer(kge_app, name="kge")
 
 FormatOption = Annotated[
     str | None,

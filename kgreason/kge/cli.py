@@ -1,0 +1,260 @@
+"""``kgreason kge``: train KG embeddings on a KB and evaluate them with filtered link prediction."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kgreason.errors import KGReasonError
+
+kge_app = typer.Typer(
+    help="Knowledge-graph embeddings (TransE, DistMult, ComplEx, RotatE): train, and evaluate with filtered "
+    "MRR and Hits@1/3/10 over head and tail prediction.",
+    no_args_is_help=True,
+)
+
+KBOption = Annotated[
+    str, typer.Option("--kb", help="Knowledge base with train/valid/test splits (folder, file or store).")
+]
+FormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--format", "-f", help="How to read the KB (as in 'kgreason kb info'); detected when omitted."
+    ),
+]
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="Public benchmark data folder; relative KB paths are also looked up there. "
+        "Defaults to $KGREASON_DATA, else ../shared/data when it exists.",
+    ),
+]
+DeviceOption = Annotated[
+    str | None, typer.Option("--device", help="cpu, cuda, cuda:1 or auto (default: GPU when visible).")
+]
+ThreadsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--threads", help="torch CPU threads (default: torch's choice; 1 is fastest on a busy machine)."
+    ),
+]
+
+
+def _fail(err: Exception) -> None:
+    typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=2)
+
+
+def _setup(data_dir: Path | None, threads: int | None) -> None:
+    if data_dir is not None:
+        os.environ["KGREASON_DATA"] = str(data_dir)
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _open(path: str, fmt: str | None):
+    from kgreason.kb.sources import open_kb
+
+    return open_kb(path, format=fmt)
+
+
+@kge_app.command("train")
+def train(
+    kb_path: KBOption,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="transe, distmult, complex or rotate (default: rotate)."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Run folder for the embeddings (default: runs/kge/<kb>-<model>)."),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="YAML of KGEConfig fields (see configs/kge/); options override it."
+        ),
+    ] = None,
+    dim: Annotated[
+        int | None, typer.Option("--dim", help="Embedding width (complex models: complex numbers).")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", help="Passes over the training triples.")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Positive triples per step.")] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="Adam learning rate.")] = None,
+    negatives: Annotated[
+        int | None,
+        typer.Option(
+            "--negatives", help="Sampled negatives per positive; 0 scores all entities (1-vs-all CE)."
+        ),
+    ] = None,
+    shared_negatives: Annotated[
+        bool | None,
+        typer.Option(
+            "--shared-negatives/--no-shared-negatives",
+            help="Draw the negatives once per batch and score every positive against them (one GEMM).",
+        ),
+    ] = None,
+    loss: Annotated[
+        str | None, typer.Option("--loss", help="nssa (logistic with margin), margin (ranking) or ce.")
+    ] = None,
+    margin: Annotated[
+        float | None, typer.Option("--margin", help="Margin γ of the nssa / margin loss.")
+    ] = None,
+    adversarial_temperature: Annotated[
+        float | None,
+        typer.Option(
+            "--adversarial-temperature",
+            help="Self-adversarial negative weighting temperature α (Sun et al. 2019); 0 = uniform weights.",
+        ),
+    ] = None,
+    reciprocal: Annotated[
+        bool | None,
+        typer.Option(
+            "--reciprocal/--no-reciprocal",
+            help="Learn an inverse relation per relation; head prediction becomes tail prediction.",
+        ),
+    ] = None,
+    n3: Annotated[
+        float | None, typer.Option("--n3", help="Weight of the N3 regulariser (distmult, complex); 0 = off.")
+    ] = None,
+    eval_every: Annotated[
+        int | None, typer.Option("--eval-every", help="Validate every N epochs (0: only at the end).")
+    ] = None,
+    patience: Annotated[
+        int | None,
+        typer.Option("--patience", help="Stop after N validations without a better valid MRR (0: never)."),
+    ] = None,
+    sparse: Annotated[
+        bool | None,
+        typer.Option("--sparse/--dense", help="Sparse embedding gradients with SparseAdam (large KBs)."),
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of initialisation and sampling.")] = None,
+    device: DeviceOption = None,
+    threads: ThreadsOption = None,
+    fmt: FormatOption = None,
+    no_test: Annotated[
+        bool, typer.Option("--no-test", help="Skip the test evaluation (valid metrics only).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Train KG embeddings on the KB's train split (valid for model selection, test once at the end) and save
+    them with the KB's entity and relation keys."""
+    from kgreason.config import build_config
+    from kgreason.kge.embeddings import save_kge
+    from kgreason.kge.train import KGEConfig, default_config, train_kge
+
+    _setup(data_dir, threads)
+    options = {
+        "dim": dim,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "negatives": negatives,
+        "shared_negatives": shared_negatives,
+        "loss": loss,
+        "margin": margin,
+        "adversarial_temperature": adversarial_temperature,
+        "reciprocal": reciprocal,
+        "n3": n3,
+        "eval_every": eval_every,
+        "patience": patience,
+        "sparse": sparse,
+        "seed": seed,
+        "device": device,
+    }
+    try:
+        data: dict = {}
+        if config is not None:
+            import yaml
+
+            data = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+            if not isinstance(data, dict):
+                raise KGReasonError(f"{config}: expected a mapping of KGEConfig fields")
+            build_config(KGEConfig, data)  # unknown keys and wrong types, with suggestions
+        name = model or data.get("model") or "rotate"
+        fields = {k: v for k, v in data.items() if k != "model"}
+        fields.update({k: v for k, v in options.items() if v is not None})
+        cfg = default_config(name, **fields)
+        kb = _open(kb_path, fmt)
+        result = train_kge(kb, config=cfg, evaluate_test=not no_test)
+        target = out or Path("runs") / "kge" / f"{_slug(kb.name)}-{cfg.model}"
+        written = save_kge(
+            result.model.cpu(),
+            path=target,
+            entity_keys=[kb.entity_key(i) for i in range(kb.num_entities)],
+            relation_keys=[kb.relation_key(i) for i in range(kb.num_relations)],
+            config=cfg.to_dict(),
+            metrics=result.metrics_dict(),
+            kb_name=kb.name,
+        )
+    except (KGReasonError, FileNotFoundError, FileExistsError, KeyError, ValueError) as err:
+        _fail(err)
+    if as_json:
+        typer.echo(json.dumps({"run_dir": str(written), **result.metrics_dict()}, indent=2))
+        return
+    typer.echo(
+        f"{cfg.model} on {kb.name}: {result.epochs_run} epochs in {result.train_seconds:.1f}s "
+        f"(kept epoch {result.best_epoch}), final loss {result.losses[-1]:.4f}"
+    )
+    if result.valid is not None:
+        typer.echo(f"valid: MRR {result.valid.mrr:.4f}, Hits@10 {result.valid.hits_at[10]:.4f}")
+    if result.test is not None:
+        typer.echo("test:\n" + result.test.to_text())
+    typer.echo(f"saved to {written}")
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "kb"
+
+
+@kge_app.command("eval")
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="Folder written by 'kgreason kge train'.")],
+    kb_path: KBOption,
+    split: Annotated[str, typer.Option("--split", help="Split to evaluate: test or valid.")] = "test",
+    raw: Annotated[
+        bool, typer.Option("--raw", help="Unfiltered ranking (default: filtered by every split's triples).")
+    ] = False,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Queries per scoring batch.")] = 256,
+    device: DeviceOption = None,
+    threads: ThreadsOption = None,
+    fmt: FormatOption = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the metrics as JSON instead of a table.")
+    ] = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Filtered link prediction of saved embeddings on a KB split: MRR, mean rank, Hits@1/3/10 for head, tail
+    and both directions (realistic ranks). Entities and relations are matched to the KB by key."""
+    from kgreason.device import resolve_device
+    from kgreason.kge.embeddings import load_kge
+    from kgreason.kge.evaluate import evaluate_link_prediction
+
+    _setup(data_dir, threads)
+    try:
+        emb = load_kge(run_dir)
+        kb = _open(kb_path, fmt)
+        if split not in kb.splits:
+            raise KGReasonError(f"KB {kb.name!r} has no split {split!r} (splits: {', '.join(kb.splits)})")
+        target = resolve_device(device)
+        model = emb.build_model().to(target)
+        triples = emb.remap_triples(kb, kb.triples(split))  # (n, 3)
+        known = None if raw else emb.remap_triples(kb, kb.triples())  # (m, 3)
+        metrics = evaluate_link_prediction(
+            model, triples=triples, filter_triples=known, batch_size=batch_size, device=target, progress=True
+        )
+    except (KGReasonError, FileNotFoundError, KeyError, ValueError) as err:
+        _fail(err)
+    if as_json:
+        typer.echo(json.dumps({"run_dir": str(run_dir), "split": split, **metrics.to_dict()}, indent=2))
+    else:
+        typer.echo(f"{emb.model} ({run_dir}) on {kb.name} [{split}]")
+        typer.echo(metrics.to_text())
