@@ -13,9 +13,25 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_shipped_configs_are_valid():
-    for path in sorted((REPO / "configs").glob("*.yaml")):
-        cfg = load_config(RetrieveConfig, path)
-        assert cfg.retrieval.hops >= 1, path
+    """Every shipped config builds against its schema, and the components it names are registered."""
+    from kgreason.data.readers import readers
+    from kgreason.kge.train import KGEConfig
+    from kgreason.models.config import HEADS, VARIANTS
+    from kgreason.runs.config import ExperimentConfig
+    from kgreason.tasks.registry import tasks
+
+    paths = sorted((REPO / "configs").rglob("*.yaml"))
+    assert len(paths) >= 5
+    for path in paths:
+        if path.parent.name == "kge":
+            assert load_config(KGEConfig, path).epochs >= 1, path
+        elif path.name == "retrieve.yaml":
+            assert load_config(RetrieveConfig, path).retrieval.hops >= 1, path
+        else:
+            cfg = load_config(ExperimentConfig, path)
+            tasks.get(cfg.task)
+            readers.get(cfg.data.dataset)
+            assert cfg.model.variant in VARIANTS and cfg.model.head in HEADS, path
 
 
 def test_overrides_are_typed_and_nested(tmp_path):
