@@ -273,7 +273,7 @@ class DistMultModel(KGEMixin, DistMult):
 
 def _modulus(rows: Tensor) -> Tensor:
     re, im = rows.chunk(2, dim=-1)
-    return torch.sqrt(re**2 + im**2 + 1e-12)
+    return torch.sqrt(re * re + im * im + 1e-12)
 
 
 class ComplExModel(_ComplexRows, KGEMixin, ComplEx):
