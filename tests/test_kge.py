@@ -226,6 +226,37 @@ def test_reciprocal_training_queries_both_directions_with_inverse_relations(nati
     assert torch.equal(torch.where(is_head, anchor, target), train[:, 2])
 
 
+def test_kvsall_targets_every_known_answer_of_a_query():
+    triples = torch.tensor([[0, 0, 1], [0, 0, 2], [1, 0, 2]])
+    torch.manual_seed(0)
+    model = build_kge_model("distmult", num_entities=3, num_relations=1, dim=4, reciprocal=True)
+    plain = KGETrainer(
+        model, config=default_config("distmult", dim=4, kvsall=True, n3=0.0), train_triples=triples
+    )
+    anchor, rel, _, starts, counts, answers = plain._kvsall_items()
+    # queries (0, r, ?) → {1, 2}; (1, r, ?) → {2}; (1, r⁻¹, ?) → {0}; (2, r⁻¹, ?) → {0, 1}
+    found = {
+        (int(a), int(r)): sorted(answers[s : s + c].tolist())
+        for a, r, s, c in zip(anchor, rel, starts, counts, strict=True)
+    }
+    assert found == {(0, 0): [1, 2], (1, 0): [2], (1, 1): [0], (2, 1): [0, 1]}
+    items = torch.arange(4)
+    manual, cubes = 0.0, 0.0
+    for a, r, s, c in zip(anchor, rel, starts, counts, strict=True):
+        log_probs = torch.log_softmax(model.score_all(a[None], r[None], predict="tail"), dim=1)[0]  # (E,)
+        manual -= log_probs[answers[s : s + c]].mean()
+        w = model.node_emb.weight
+        cubes += w[a].abs().pow(3).sum() + model.rel_emb.weight[r].abs().pow(3).sum()
+        cubes += w[answers[s : s + c]].abs().pow(3).sum(-1).mean()
+    assert plain.kvsall_loss(items).item() == pytest.approx(manual.item() / 4, rel=1e-5)
+    regular = KGETrainer(
+        model, config=default_config("distmult", dim=4, kvsall=True, n3=0.5), train_triples=triples
+    )
+    assert regular.kvsall_loss(items).item() == pytest.approx((manual + 0.5 * cubes).item() / 4, rel=1e-5)
+    with pytest.raises(ValueError, match="kvsall needs"):
+        default_config("rotate", kvsall=True)
+
+
 def test_config_validation_names_the_problem():
     with pytest.raises(ValueError, match="needs loss = 'ce'"):
         KGEConfig(model="distmult", negatives=0, loss="nssa").validate()

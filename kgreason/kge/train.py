@@ -377,7 +377,9 @@ class KGETrainer:
         log_probs = torch.log_softmax(model.match_all(query, model.as_candidates(table)), dim=1)  # (B, E)
         weights = 1.0 / lengths[rows].to(log_probs.dtype)  # (m,) uniform over each query's answers
         loss = -(weights * log_probs[rows, cols]).sum() / b
-        if cfg.n3 > 0:  # cubes per entity once, then gathered: the answers outnumber the entities on dense KBs
+        if (
+            cfg.n3 > 0
+        ):  # cubes per entity once, then gathered: the answers outnumber the entities on dense KBs
             _, relation, entities = model.n3_factors(table[:0], rel_rows, table)
             entity_cubes = entities.pow(3).sum(-1)  # (E,)
             cubes = entity_cubes[anchor].sum() + relation.pow(3).sum() + (weights * entity_cubes[cols]).sum()
