@@ -575,7 +575,7 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     start_all = time.perf_counter()
     report: dict[str, Any] = {
-        "command": "python benchmarks/kge.py " + shlex.join(sys.argv[1:]),
+        "command": shlex.join(["python", "benchmarks/kge.py", *sys.argv[1:]]),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
         "versions": {
             "torch": torch.__version__,

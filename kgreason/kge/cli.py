@@ -101,6 +101,14 @@ def train(
             help="Draw the negatives once per batch and score every positive against them (one GEMM).",
         ),
     ] = None,
+    kvsall: Annotated[
+        bool | None,
+        typer.Option(
+            "--kvsall/--no-kvsall",
+            help="With --negatives 0: one softmax per distinct (entity, relation) query over all its known "
+            "answers (KvsAll, PyKEEN's LCWA) instead of one per triple.",
+        ),
+    ] = None,
     loss: Annotated[
         str | None, typer.Option("--loss", help="nssa (logistic with margin), margin (ranking) or ce.")
     ] = None,
@@ -159,6 +167,7 @@ def train(
         "lr": lr,
         "negatives": negatives,
         "shared_negatives": shared_negatives,
+        "kvsall": kvsall,
         "loss": loss,
         "margin": margin,
         "adversarial_temperature": adversarial_temperature,

@@ -3,7 +3,8 @@
 One epoch visits every training triple once; with reciprocal relations every triple is two queries,
 ``(h, r, ?)`` and ``(t, r⁻¹, ?)`` (negatives corrupt the answer). Without them each triple is one query whose
 side (head or tail) is drawn at random each epoch, as in PyG's and Sun et al.'s samplers; with
-``negatives = 0`` (1-vs-all cross-entropy) both sides are always queried.
+``negatives = 0`` (1-vs-all cross-entropy) both sides are always queried. With ``kvsall`` an epoch visits each
+distinct query ``(anchor, relation)`` once, with all of its known answers as targets.
 """
 
 from __future__ import annotations
