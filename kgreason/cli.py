@@ -11,8 +11,10 @@ from typing import Annotated, Any
 
 import typer
 
+from kgreason.bench.cli import bench_app
 from kgreason.errors import KGReasonError
 from kgreason.kge.cli import kge_app
+from kgreason.rules.cli import rules_app
 
 app = typer.Typer(
     help="kgreason: knowledge-augmented reasoning with pretrained encoders, knowledge graphs and rules.",
@@ -23,6 +25,8 @@ app = typer.Typer(
 kb_app = typer.Typer(help="Load, inspect, convert and validate knowledge bases.", no_args_is_help=True)
 app.add_typer(kb_app, name="kb")
 app.add_typer(kge_app, name="kge")
+app.add_typer(bench_app, name="bench")
+app.add_typer(rules_app, name="rules")
 
 FormatOption = Annotated[
     str | None,

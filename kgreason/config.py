@@ -124,6 +124,10 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         raise ConfigError(errors[0] if errors else f"{key}: invalid value {value!r}")
     if hint is Any:
         return value
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key}: expected a section (mapping), got {value!r}")
+        return build_config(hint, value, _prefix=key + ".")
     if origin in (list, Sequence, tuple):
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{key}: expected a list, got {value!r}")

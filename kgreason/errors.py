@@ -9,10 +9,11 @@ class KGReasonError(Exception):
     """Base class of every error kgreason raises on purpose."""
 
 
-class KBFormatError(KGReasonError, ValueError):
-    """A knowledge-base file could not be read.
+class LocatedError(KGReasonError, ValueError):
+    """An error at a place in an input file; ``path``, ``line``, ``column`` and ``expected`` are attributes.
 
-    The message names the file, the line (1-based, when known), the column (when known) and what was expected.
+    The message names the file, the line (1-based, when known), the column (when known) and what was expected;
+    subclasses change the layout by overriding :meth:`render`.
     """
 
     def __init__(
@@ -29,15 +30,22 @@ class KBFormatError(KGReasonError, ValueError):
         self.column = column
         self.expected = expected
         self.detail = message
+        super().__init__(self.render())
+
+    def render(self) -> str:
         where = self.path or "<input>"
-        if line is not None:
-            where += f", line {line}"
-            if column is not None:
-                where += f", column {column}"
-        text = f"{where}: {message}"
-        if expected:
-            text += f" (expected {expected})"
-        super().__init__(text)
+        if self.line is not None:
+            where += f", line {self.line}"
+            if self.column is not None:
+                where += f", column {self.column}"
+        text = f"{where}: {self.detail}"
+        if self.expected:
+            text += f" (expected {self.expected})"
+        return text
+
+
+class KBFormatError(LocatedError):
+    """A knowledge-base file could not be read (file, line, column, what was expected)."""
 
 
 class ConfigError(KGReasonError, ValueError):

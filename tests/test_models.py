@@ -462,3 +462,38 @@ def test_encoder_loader_checks(tmp_path):
     parts = load_encoder_for_training(str(fine))
     assert parts.model.training and getattr(parts.model, "pooler", None) is None
     assert parts.source.kind == "local"
+
+
+# ---------------------------------------------------------------------------------------------- rule loss
+def test_soft_rule_loss_is_added_and_pushes_forbidden_labels_down():
+    import dataclasses
+
+    batch = make_batch("sequence")
+    forbidden = torch.tensor([[False, True, True], [True, False, False], [False, False, True]])  # (B, L)
+    masks = torch.stack([torch.zeros_like(forbidden), forbidden], dim=1)  # (B, 2, L)
+    with_masks = dataclasses.replace(batch, label_masks=masks)
+    plain = make_model(variant="text")
+    ruled = make_model(variant="text", constraint_weight=2.0)
+    plain.eval(), ruled.eval()
+    base = plain(with_masks)
+    out = ruled(with_masks)
+    probs = out.logits.softmax(-1)
+    expected = 2.0 * probs[forbidden].mean()  # product t-norm: a denial's truth is 1 - p
+    assert torch.allclose(out.loss, base.loss + expected, atol=1e-5)
+    assert torch.allclose(ruled(batch).loss, base.loss, atol=1e-6)  # no masks: cross-entropy only
+    # a few steps on the rule loss alone move probability off the forbidden labels
+    ruled.train()
+    optimizer = torch.optim.SGD(ruled.parameters(), lr=0.5)
+    unlabelled = dataclasses.replace(with_masks, labels=None)
+    before = probs[forbidden].mean().item()
+    for _ in range(5):
+        logits = ruled(unlabelled).logits
+        loss = ruled.rule_loss(logits, masks)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    ruled.eval()
+    after = ruled(unlabelled).logits.softmax(-1)[forbidden].mean().item()
+    assert after < before
+    with pytest.raises(ValueError, match="label_masks"):
+        ruled.rule_loss(out.logits, masks[:, :, :2])

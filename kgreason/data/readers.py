@@ -27,10 +27,23 @@ readers: Registry[Any] = Registry(kind="dataset reader", entry_point_group="kgre
 
 readers.register("conll2003", "kgreason.data.conll:read_conll2003")
 readers.register("financial_phrasebank", "kgreason.data.phrasebank:read_financial_phrasebank")
+readers.register("clutrr", "kgreason.data.clutrr:read_clutrr")
+readers.register("kinship", "kgreason.data.kinship:read_kinship")
+readers.register("story_relations", "kgreason.data.story_relations:read_story_relations")
 
 
-def read_dataset(name: str, *, data_dir: str | Path | None = None, **options: Any) -> DatasetSplits:
+#: Recently read datasets, by (name, data folder, options): a suite reads the same splits for every variant.
+_RECENT: dict[tuple, DatasetSplits] = {}
+_RECENT_SIZE = 4
+
+
+def read_dataset(
+    name: str, *, data_dir: str | Path | None = None, cache: bool = True, **options: Any
+) -> DatasetSplits:
     """Read the registered dataset ``name`` with reader ``options`` (e.g. ``agreement=50, split_seed=42``).
+
+    The last few datasets read are kept in memory (``cache``), so repeated reads of the same dataset with the
+    same options and data folder return the same :class:`DatasetSplits`; treat it as read-only.
 
     Raises:
         RegistryError: no reader is registered as ``name``.
@@ -45,7 +58,15 @@ def read_dataset(name: str, *, data_dir: str | Path | None = None, **options: An
                     f"dataset {name!r} has no option {key!r}.{did_you_mean(key, sorted(accepted))} "
                     f"Options: {', '.join(sorted(accepted)) or 'none'}"
                 )
-    return reader(data_dir=data_dir, **options)
+    key = (name, str(default_data_dir(data_dir)), repr(sorted(options.items())))
+    if cache and key in _RECENT:
+        return _RECENT[key]
+    splits = reader(data_dir=data_dir, **options)
+    if cache:
+        _RECENT[key] = splits
+        while len(_RECENT) > _RECENT_SIZE:
+            _RECENT.pop(next(iter(_RECENT)))
+    return splits
 
 
 def _keyword_options(reader: Any) -> set[str] | None:

@@ -74,6 +74,20 @@ class SplitIndices:
     test: list[int]
 
 
+def subsample(items: Sequence[Any], limit: int, *, seed: int = 0) -> list[Any]:
+    """At most ``limit`` items (0: all): a seeded random subset kept in its original order.
+
+    Not a prefix: data files are often sorted (CLUTRR's train file holds every k = 2 story before the k = 3 ones).
+    """
+    import random
+
+    items = list(items)
+    if not limit or limit <= 0 or len(items) <= limit:
+        return items
+    keep = sorted(random.Random(seed).sample(range(len(items)), limit))
+    return [items[i] for i in keep]
+
+
 def stratified_split(
     labels: Sequence[Hashable],
     *,

@@ -45,6 +45,9 @@ class ModelConfig:
         num_relations: relations of the knowledge base (set from the KB); the GNN uses ``2R + 2`` edge types: the
             KB relations, their inverses, context→seed and seed→context.
         max_length: token limit of the encoder inputs.
+        constraint_weight: weight of the soft rule-constraint loss added to cross-entropy (0: off); it needs
+            examples encoded with ``label_masks`` (``knowledge.rules`` of the experiment config).
+        constraint_tnorm: ``product`` or ``lukasiewicz`` (see :func:`kgreason.rules.soft_constraint_loss`).
     """
 
     encoder: str = "embedded"
@@ -59,3 +62,5 @@ class ModelConfig:
     num_entities: int = 0
     num_relations: int = 0
     max_length: int = 128
+    constraint_weight: float = 0.0
+    constraint_tnorm: str = "product"

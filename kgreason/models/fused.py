@@ -46,7 +46,7 @@ from torch import Tensor, nn
 from kgreason.models.config import HEADS, VARIANTS, ModelConfig
 from kgreason.models.gnn import RelationalGNN
 from kgreason.models.heads import Head
-from kgreason.models.knowledge import NODE_FEATURES, EntityFeatures
+from kgreason.models.knowledge import NODE_FEATURES, QUERY_ROLES, EntityFeatures
 from kgreason.models.output import ModelOutput
 from kgreason.tasks.base import IGNORE_INDEX
 
@@ -163,6 +163,9 @@ class GraphReasoner(nn.Module):
         self.num_relations = int(config.num_relations)
         self.entities = EntityEncoder(config=config, features=entity_features, hidden=hidden)
         self.node_type = nn.Embedding(3, hidden)
+        # query roles of story-graph nodes (``node_role``: 0 other, 1 query head, 2 query tail); zero at start
+        self.node_role = nn.Embedding(len(QUERY_ROLES), hidden)
+        nn.init.zeros_(self.node_role.weight)
         if text_dim > 0:
             self.context = nn.Linear(text_dim, hidden)
             self.relevance = nn.Bilinear(hidden, hidden, 1)
@@ -206,6 +209,9 @@ class GraphReasoner(nn.Module):
         # node inputs: KB nodes 0..N-1, then one context node per graph N..N+G-1
         node_type = torch.where(seed, SEED, OTHER)  # (N,)
         h = self.entities(n_id) + self.node_type(node_type)  # (N, H)
+        role = getattr(graph, "node_role", None)
+        if role is not None:
+            h = h + self.node_role(role.long())  # (N, H) who is asked about (a directed query pair)
         if self.context is not None:
             if cls is None:
                 raise ValueError("the fused graph side needs the encoder's [CLS] states")
@@ -377,6 +383,8 @@ class KGReasonModel(nn.Module):
         if batch.labels is not None:
             flat = logits.float().reshape(-1, logits.shape[-1])  # (B, L) / (B·T, L)
             loss = nn.functional.cross_entropy(flat, batch.labels.reshape(-1), ignore_index=IGNORE_INDEX)
+            if self.config.constraint_weight > 0 and batch.label_masks is not None:
+                loss = loss + self.rule_loss(logits, batch.label_masks)
             if self.training and self.encoder is not None:
                 from kgreason.models.peft import adalora_regularization
 
@@ -389,6 +397,20 @@ class KGReasonModel(nn.Module):
             node_relevance=relevance,
             graph_attention=attention,
             pooled=pooled,
+        )
+
+    def rule_loss(self, logits: Tensor, label_masks: Tensor) -> Tensor:
+        """The weighted soft rule-constraint loss of ``logits`` (B, L) under ``label_masks`` (B, 2, L)."""
+        from kgreason.rules import LabelMasks, soft_constraint_loss
+
+        if logits.dim() != 2 or label_masks.shape != (logits.shape[0], 2, logits.shape[1]):
+            raise ValueError(
+                f"label_masks {tuple(label_masks.shape)} do not fit logits {tuple(logits.shape)}: expected (B, 2, L)"
+            )
+        probs = logits.float().softmax(-1)  # (B, L)
+        masks = LabelMasks(entailed=label_masks[:, 0], forbidden=label_masks[:, 1])
+        return soft_constraint_loss(
+            probs, masks, tnorm=self.config.constraint_tnorm, weight=self.config.constraint_weight
         )
 
     # ------------------------------------------------------------------------------------------- persistence

@@ -44,6 +44,10 @@ QUERY_KEY = "knowledge_query"
 FACT_SEPARATOR = " "
 
 
+#: ``node_role`` values of story-graph nodes.
+QUERY_ROLES = ("other", "query_head", "query_tail")
+
+
 @dataclass
 class EntityFeatures:
     """Node feature tables, one row per KB entity (``None``: not used).
@@ -275,7 +279,8 @@ class KnowledgeFeaturizer:
         """The example's own facts as a graph: nodes are its entities in order of appearance (``n_id`` -1).
 
         Seeds are the entities named in ``metadata["query"]`` (e.g. CLUTRR's two queried people) when given,
-        else every entity.
+        else every entity; ``node_role`` (n,) marks the query's head (1) and tail (2), 0 elsewhere, so that a
+        directed question ("how is Z related to X?") is told apart from its inverse.
         """
         from torch_geometric.data import Data
 
@@ -297,19 +302,25 @@ class KnowledgeFeaturizer:
                 nodes.setdefault(name, len(nodes))
             edges.append((nodes[head], nodes[tail]))
             types.append(self._relation_ids[relation])
-        query = example.metadata.get("query")
+        query = [str(q) for q in example.metadata.get("query") or []]
+        for name in query:  # a queried person the story never links still gets a node
+            nodes.setdefault(name, len(nodes))
         names = list(nodes)
         if query:
-            wanted = {str(q) for q in query}
+            wanted = set(query)
             seed_mask = torch.tensor([name in wanted for name in names], dtype=torch.bool)  # (n,)
         else:
             seed_mask = torch.ones(len(names), dtype=torch.bool)  # (n,)
+        role = torch.zeros(len(names), dtype=torch.long)  # (n,)
+        for position, name in enumerate(query[:2]):
+            role[nodes[name]] = position + 1
         edge_index = torch.tensor(edges, dtype=torch.long).view(-1, 2).t().contiguous()  # (2, e)
         return Data(
             edge_index=edge_index,
             edge_type=torch.tensor(types, dtype=torch.long),  # (e,)
             n_id=torch.full((len(names),), -1, dtype=torch.long),  # (n,)
             seed_mask=seed_mask,
+            node_role=role,
             num_nodes=len(names),
         )
 

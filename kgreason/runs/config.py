@@ -18,8 +18,8 @@ class DataConfig:
         dataset: reader name, e.g. ``financial_phrasebank`` or ``conll2003``.
         options: reader options, e.g. ``{agreement: 50, split_seed: 42}``.
         data_dir: folder of the public data (default: ``$KGREASON_DATA``, else ``../shared/data``).
-        max_train: use at most this many training examples (0: all) — for quick runs.
-        max_eval: use at most this many dev / test examples (0: all).
+        max_train: use at most this many training examples (0: all; a fixed random subset, not a prefix).
+        max_eval: use at most this many dev / test examples (0: all; a fixed random subset).
     """
 
     dataset: str = "financial_phrasebank"
@@ -31,10 +31,18 @@ class DataConfig:
 
 @dataclass
 class KnowledgeConfig:
-    """The knowledge base and retrieval for the graph variants (unused by ``model.variant: text``)."""
+    """The knowledge base and retrieval for the graph variants (unused by ``model.variant: text``), and the rules.
+
+    Attributes:
+        rules: rule file for the soft rule-constraint loss (``model.constraint_weight`` > 0): ``kinship`` (the
+            shipped kinship rules) or a path.
+        rule_facts: let the constraints see each example's own facts, not only its people's genders.
+    """
 
     kb: KBConfig = field(default_factory=KBConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    rules: str | None = None
+    rule_facts: bool = False
 
 
 @dataclass

@@ -107,10 +107,6 @@ def run_dir_for(config: ExperimentConfig, seed: int) -> Path:
         ) from err
 
 
-def _limit(items: list, limit: int) -> list:
-    return items[:limit] if limit and limit > 0 else items
-
-
 @dataclass
 class PreparedExperiment:
     """Everything built from a config before training."""
@@ -123,14 +119,55 @@ class PreparedExperiment:
     dev: Any
     test: Any
     data_files: list[Path]
+    featurizer: Any = None
+    max_length: int = 128
+
+    def encode(self, examples: list, *, desc: str = "encode") -> Any:
+        """Encode more examples the way the splits were (e.g. a probe's edited copies)."""
+        return encode_examples(
+            examples,
+            task=self.task,
+            tokenizer=self.tokenizer,
+            featurizer=self.featurizer,
+            max_length=self.max_length,
+            desc=desc,
+        )
+
+
+def encode_examples(
+    examples: list, *, task: Any, tokenizer: Any, featurizer: Any, max_length: int, desc: str = "encode"
+) -> Any:
+    """Knowledge attached (when the variant reads any) and the task's encoding -> an ``EncodedDataset``."""
+    if featurizer is not None:
+        examples = featurizer.augment(examples)
+    dataset = task.encode_all(examples, tokenizer=tokenizer, max_length=max_length, desc=desc)
+    return featurizer.attach(dataset) if featurizer is not None else dataset
+
+
+def story_relations(splits: Any) -> list[str] | None:
+    """The relation vocabulary of a dataset whose examples bring their own facts (``None``: no facts).
+
+    A reader may fix it in ``info["relations"]`` (so unseen relations in edited test copies still have ids);
+    otherwise it is the sorted set of relations in all splits.
+    """
+    examples = [*splits.train, *splits.dev, *splits.test]
+    if not any(example.facts for example in examples):
+        return None
+    fixed = splits.info.get("relations")
+    if fixed:
+        return list(fixed)
+    return sorted({fact[1] for example in examples for fact in example.facts or ()})
 
 
 def prepare(config: ExperimentConfig, *, model: Any = None) -> PreparedExperiment:
     """Read data, build the task, load the encoder and model, retrieve knowledge, and encode every split.
 
-    ``model``: an already built model (e.g. ``KGReasonModel.from_pretrained``) instead of a new one.
+    ``model``: an already built model (e.g. ``KGReasonModel.from_pretrained``) instead of a new one. A dataset
+    whose examples carry their own facts (a story graph, as in CLUTRR) needs no knowledge base: the graph
+    variants read each example's facts.
     """
     from kgreason.data.readers import read_dataset
+    from kgreason.data.splits import subsample
     from kgreason.models.fused import KGReasonModel
     from kgreason.tasks.registry import build_task
     from kgreason.training.batch import Collator
@@ -139,7 +176,18 @@ def prepare(config: ExperimentConfig, *, model: Any = None) -> PreparedExperimen
     task = build_task(config.task, labels=splits.labels)
     model_config = dataclasses.replace(config.model, head=task.head, num_labels=max(task.num_labels, 1))
     featurizer, kb = None, None
-    if model_config.variant != "text":
+    relations = story_relations(splits) if not config.knowledge.kb.source else None
+    if model_config.variant != "text" and relations is not None:
+        from kgreason.models.knowledge import KnowledgeFeaturizer
+
+        if model_config.node_features != "learned":
+            raise ConfigError(
+                f"dataset {config.data.dataset!r} brings per-example story graphs without KB entities; set "
+                f"model.node_features: learned (got {model_config.node_features!r})"
+            )
+        featurizer = KnowledgeFeaturizer(retriever=None, variant=model_config.variant, relations=relations)
+        model_config = dataclasses.replace(model_config, num_entities=0, num_relations=len(relations))
+    elif model_config.variant != "text":
         featurizer, kb = _knowledge(config)
         model_config = dataclasses.replace(
             model_config, num_entities=kb.num_entities, num_relations=kb.num_relations
@@ -159,29 +207,45 @@ def prepare(config: ExperimentConfig, *, model: Any = None) -> PreparedExperimen
 
         tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(model_config.encoder))
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    collator = Collator(pad_token_id=pad_id)
-
-    def encode(examples: list, desc: str):
-        if featurizer is not None:
-            examples = featurizer.augment(examples)
-        dataset = task.encode_all(
-            examples, tokenizer=tokenizer, max_length=model_config.max_length, desc=desc
-        )
-        return featurizer.attach(dataset) if featurizer is not None else dataset
-
-    train = encode(_limit(splits.train, config.data.max_train), "encode train")
-    dev = encode(_limit(splits.dev, config.data.max_eval), "encode dev")
-    test = encode(_limit(splits.test, config.data.max_eval), "encode test")
-    return PreparedExperiment(
+    prepared = PreparedExperiment(
         task=task,
         tokenizer=tokenizer,
         model=model,
-        collator=collator,
-        train=train,
-        dev=dev,
-        test=test,
+        collator=Collator(pad_token_id=pad_id),
+        train=None,
+        dev=None,
+        test=None,
         data_files=list(getattr(splits, "files", [])),
+        featurizer=featurizer,
+        max_length=model_config.max_length,
     )
+    prepared.train = prepared.encode(subsample(splits.train, config.data.max_train), desc="encode train")
+    prepared.dev = prepared.encode(subsample(splits.dev, config.data.max_eval), desc="encode dev")
+    prepared.test = prepared.encode(subsample(splits.test, config.data.max_eval), desc="encode test")
+    if model_config.constraint_weight > 0:
+        if not config.knowledge.rules:
+            raise ConfigError(
+                "model.constraint_weight > 0 needs a rule file: set knowledge.rules (e.g. kinship)"
+            )
+        prepared.train = attach_label_masks(prepared.train, task=task, config=config.knowledge)
+        prepared.dev = attach_label_masks(prepared.dev, task=task, config=config.knowledge)
+    return prepared
+
+
+def attach_label_masks(dataset: Any, *, task: Any, config: Any) -> Any:
+    """A copy of ``dataset`` whose examples carry what the rules entail / contradict among the task's labels."""
+    from kgreason.rules import LabelConstraints, example_worlds, resolve_rules
+    from kgreason.tasks.base import EncodedDataset
+
+    if not len(dataset):
+        return dataset
+    constraints = LabelConstraints(rules=resolve_rules(config.rules), labels=task.labels)
+    masks = constraints.masks(example_worlds(dataset.examples, facts=config.rule_facts))
+    encoded = [
+        dataclasses.replace(item, label_masks=(entailed.tolist(), forbidden.tolist()))
+        for item, entailed, forbidden in zip(dataset.encoded, masks.entailed, masks.forbidden, strict=True)
+    ]
+    return EncodedDataset(examples=dataset.examples, encoded=encoded, truncated=dataset.truncated)
 
 
 def _knowledge(config: ExperimentConfig):
@@ -191,7 +255,8 @@ def _knowledge(config: ExperimentConfig):
 
     if not config.knowledge.kb.source:
         raise ConfigError(
-            f"model.variant {config.model.variant!r} needs a knowledge base: set knowledge.kb.source"
+            f"model.variant {config.model.variant!r} needs a knowledge base: set knowledge.kb.source (or use a "
+            "dataset whose examples carry their own facts)"
         )
     kb = open_kb(config.knowledge.kb.source, format=config.knowledge.kb.format)
     r = config.knowledge.retrieval

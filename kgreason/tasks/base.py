@@ -44,6 +44,8 @@ class EncodedExample:
         marker_positions: token positions of the head and tail entity markers (relation classification).
         word_ids: word index of each token, ``None`` for special tokens (token classification).
         graph: the example's subgraph (``edge_index``, ``edge_type``, ``n_id``, ``seed_mask``) for graph variants.
+        label_masks: ``(entailed, forbidden)``, one flag per label: what the rules entail / contradict for this
+            example (the soft rule-constraint loss reads them); ``None`` without rules.
         index: position of the example in its dataset (predictions are returned in this order).
         truncated: whether the text was cut to the model's length limit.
     """
@@ -54,6 +56,7 @@ class EncodedExample:
     marker_positions: tuple[int, int] | None = None
     word_ids: list[int | None] | None = None
     graph: Data | None = None
+    label_masks: tuple[list[bool], list[bool]] | None = None
     index: int = 0
     truncated: bool = False
 

@@ -29,6 +29,8 @@ class Batch:
         index: ``(B,)`` dataset positions of the examples.
         word_ids: ``(B, T)`` word index of each token, ``-1`` on special tokens and padding (token
             classification), or ``None``.
+        label_masks: ``(B, 2, L)`` booleans: labels the rules entail (``[:, 0]``) and contradict (``[:, 1]``) for
+            each example, or ``None``.
     """
 
     input_ids: Tensor
@@ -39,6 +41,7 @@ class Batch:
     graph: GraphBatch | None = None
     index: Tensor | None = None
     word_ids: Tensor | None = None
+    label_masks: Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.input_ids.shape[0])
@@ -122,7 +125,13 @@ class Collator:
         if items[0].word_ids is not None and not choice:
             word_rows = [[-1 if w is None else w for w in item.word_ids] for item in items]
             word_ids = _pad(word_rows, width, -1)  # (B, T)
+        label_masks = None
+        if items[0].label_masks is not None:
+            label_masks = torch.tensor(
+                [list(item.label_masks) for item in items], dtype=torch.bool
+            )  # (B, 2, L)
         return Batch(
+            label_masks=label_masks,
             input_ids=input_ids,
             attention_mask=attention,
             token_type_ids=types,

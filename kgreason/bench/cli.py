@@ -1,0 +1,98 @@
+"""``kgreason bench``: run benchmark suites and print their table."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kgreason.errors import KGReasonError
+
+bench_app = typer.Typer(
+    help="Run benchmark suites (data-defined: benchmarks/suites/*.yaml).", no_args_is_help=True
+)
+
+
+@bench_app.command("reasoning")
+def reasoning(
+    suite: Annotated[
+        str,
+        typer.Option(
+            "--suite",
+            "-s",
+            help="Suite name in benchmarks/suites (quick: the built-in kinship generator, ~5 min on 2 CPU cores; "
+            "clutrr-089907f8, clutrr-db9b8f04, clutrr-robust: the public CLUTRR sets) or a path to a suite YAML.",
+        ),
+    ] = "quick",
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Dotted override of the suite, repeatable: --set trainer.epochs=1 --set 'variants=[text,rules]'",
+        ),
+    ] = None,
+    seeds: Annotated[
+        str | None, typer.Option("--seeds", help="Comma-separated seeds (default: the suite's seeds).")
+    ] = None,
+    output_dir: Annotated[
+        Path,
+        typer.Option(
+            "--output-dir", "-o", help="Where reasoning-<suite>.{md,json,png} are written (atomically)."
+        ),
+    ] = Path("benchmarks/results"),
+    run_dir: Annotated[
+        Path,
+        typer.Option(
+            "--run-dir",
+            help="Where the training runs go (checkpoints; an interrupted suite resumes from them).",
+        ),
+    ] = Path("runs/bench"),
+    no_resume: Annotated[
+        bool, typer.Option("--no-resume", help="Retrain every variant even if a finished run exists.")
+    ] = False,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="Folder holding the public data (clutrr/ ...); default $KGREASON_DATA, else ../shared/data.",
+        ),
+    ] = None,
+) -> None:
+    """Train every variant of a reasoning suite, run the probes, print one table and write the report."""
+    from kgreason.bench.reasoning import ReasoningSuiteRunner
+    from kgreason.bench.report import markdown_table, write_report
+    from kgreason.bench.suite import load_suite
+
+    if data_dir is not None:
+        os.environ["KGREASON_DATA"] = str(data_dir)
+    try:
+        config = load_suite(suite, overrides=list(overrides or []))
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()] if seeds else None
+        runner = ReasoningSuiteRunner(
+            suite=config, output_dir=output_dir, run_root=run_dir, data_dir=data_dir, resume=not no_resume
+        )
+        report = runner.run(seeds=seed_list)
+    except (KGReasonError, ValueError) as err:
+        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=2) from None
+    command = "kgreason " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    files = write_report(report, output_dir, command=command)
+    typer.echo(markdown_table(report))
+    typer.echo(
+        f"\n{report.suite.name}: {report.seconds / 60:.1f} min; wrote " + ", ".join(str(f) for f in files)
+    )
+
+
+@bench_app.command("list")
+def list_suites() -> None:
+    """List the suites that ship in benchmarks/suites, with their descriptions."""
+    from kgreason.bench.suite import available_suites, load_suite
+
+    for name in available_suites():
+        suite = load_suite(name)
+        first = suite.description.strip().splitlines()[0] if suite.description.strip() else ""
+        typer.echo(f"{name}: {first}")

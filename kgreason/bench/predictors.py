@@ -1,0 +1,197 @@
+"""Reasoning variants as predictors: ``examples -> logits (N, L)`` and ``examples -> label names``.
+
+Every probe calls a predictor once per list of (possibly edited) examples, so each predictor encodes and scores a
+whole list in batches. The variants:
+
+* :class:`ModelPredictor` — a trained :class:`~kgreason.models.fused.KGReasonModel` (text, graph or fused);
+* :class:`RulePredictor` — forward chaining of the rule file over the story's own facts (the symbolic baseline);
+* :class:`NeuroSymbolicPredictor` — a trained relation extractor reads each story fact from the text, the rules
+  compose the extracted facts;
+* :class:`ConstrainedPredictor` — any of these, with rule-constrained inference: the argmax over labels the rules
+  do not contradict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from kgreason.data.example import Example
+
+
+class Predictor:
+    """Base class: ``logits`` is what a variant computes; calling returns the argmax label names."""
+
+    name: str = "predictor"
+    labels: list[str]
+
+    def logits(self, examples: Sequence[Example]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __call__(self, examples: Sequence[Example]) -> list[str]:
+        examples = list(examples)
+        if not examples:
+            return []
+        logits = self.logits(examples)  # (N, L)
+        return [self.labels[i] for i in logits.argmax(-1).tolist()]
+
+
+class ModelPredictor(Predictor):
+    """A trained model; examples are encoded the way its training data were (story graphs attached)."""
+
+    def __init__(
+        self, *, name: str, model: Any, prepared: Any, batch_size: int = 64, precision: str = "fp32"
+    ) -> None:
+        self.name = name
+        self.model = model
+        self.prepared = prepared
+        self.labels = list(prepared.task.labels)
+        self.batch_size = batch_size
+        self.precision = precision
+
+    def logits(self, examples: Sequence[Example]) -> torch.Tensor:
+        from kgreason.training.inference import predict_logits
+
+        dataset = self.prepared.encode(list(examples), desc=f"encode ({self.name})")
+        return predict_logits(
+            self.model,
+            dataset,
+            collator=self.prepared.collator,
+            batch_size=self.batch_size,
+            precision=self.precision,
+        )  # (N, L)
+
+
+class RulePredictor(Predictor):
+    """Forward chaining over each story's own facts and its people's genders.
+
+    The answer is the label the rules derive for the query. Where they derive several (CLUTRR's composition
+    table is ambiguous for a few chains, e.g. a wife's son's grandmother is one's mother or mother-in-law), the
+    candidate seen most often as the answer to such stories in training (:meth:`fit`) goes first; nothing
+    derived gives uniform logits.
+    """
+
+    name = "rules"
+
+    def __init__(self, *, rules: Any, labels: Sequence[str]) -> None:
+        self.rules = rules
+        self.labels = list(labels)
+        self.preferred: dict[frozenset[str], str] = {}
+        self.last_counts: dict[str, int] = {}
+
+    def derived(self, examples: Sequence[Example], facts: Sequence[Sequence[tuple]] | None = None):
+        """(N, L) booleans: the labels the rules derive for each story (its own facts, or ``facts``)."""
+        from kgreason.rules import derived_labels
+
+        facts = [example.facts or [] for example in examples] if facts is None else facts
+        return derived_labels(
+            self.rules,
+            facts=[list(f) for f in facts],
+            genders=[example.metadata.get("genders") or {} for example in examples],
+            queries=[tuple(example.metadata["query"][:2]) for example in examples],
+            labels=self.labels,
+        )
+
+    def fit(self, examples: Sequence[Example]) -> RulePredictor:
+        """Learn which candidate answers ambiguous derivations, from training stories (their gold facts)."""
+        from collections import Counter
+
+        derived = self.derived(examples)  # (N, L)
+        counts: dict[frozenset[str], Counter] = {}
+        for row, example in zip(derived, examples, strict=True):
+            if row.sum() > 1:
+                candidates = frozenset(self.labels[i] for i in row.nonzero()[0])
+                counts.setdefault(candidates, Counter())[example.label] += 1
+        self.preferred = {key: counter.most_common(1)[0][0] for key, counter in counts.items()}
+        return self
+
+    def scores(self, derived) -> torch.Tensor:
+        """(N, L) logits from derived-label flags: candidates 0 (the preferred one 1), others -1e4."""
+        flags = torch.as_tensor(derived, dtype=torch.bool)  # (N, L)
+        logits = torch.where(flags, 0.0, -1e4)  # (N, L)
+        logits[~flags.any(-1)] = 0.0  # nothing derived: uniform
+        index = {label: i for i, label in enumerate(self.labels)}
+        for row in (flags.sum(-1) > 1).nonzero().flatten().tolist():
+            key = frozenset(self.labels[i] for i in flags[row].nonzero().flatten().tolist())
+            if key in self.preferred:
+                logits[row, index[self.preferred[key]]] = 1.0
+        self.last_counts = {
+            "unique": int((flags.sum(-1) == 1).sum()),
+            "ambiguous": int((flags.sum(-1) > 1).sum()),
+            "none": int((~flags.any(-1)).sum()),
+        }
+        return logits
+
+    def logits(self, examples: Sequence[Example]) -> torch.Tensor:
+        return self.scores(self.derived(examples))  # (N, L)
+
+
+@dataclass
+class Extraction:
+    """What the extractor read from a list of stories."""
+
+    facts: list[list[tuple[str, str, str]]]
+    unread: int
+    total: int
+
+
+class NeuroSymbolicPredictor(RulePredictor):
+    """The extractor predicts the relation of every story fact from its sentence; the rules compose them.
+
+    The people each fact connects come from the story graph (which pairs are related); the relation between
+    them is read from the text. A fact whose sentence names neither person cannot be read and is left out.
+    """
+
+    name = "neuro_symbolic"
+
+    def __init__(self, *, extractor: ModelPredictor, rules: Any, labels: Sequence[str]) -> None:
+        super().__init__(rules=rules, labels=labels)
+        self.extractor = extractor
+        self.last: Extraction | None = None
+
+    def extract(self, examples: Sequence[Example]) -> Extraction:
+        from kgreason.data.story_relations import fact_examples
+
+        slots: list[tuple[int, int]] = []
+        items: list[Example] = []
+        for i, example in enumerate(examples):
+            for n, item in enumerate(fact_examples(example, label_facts=False)):
+                if item is not None:
+                    slots.append((i, n))
+                    items.append(item)
+        relations = self.extractor(items) if items else []
+        read: list[dict[int, str]] = [{} for _ in examples]
+        for (i, n), relation in zip(slots, relations, strict=True):
+            read[i][n] = relation
+        facts = []
+        for example, found in zip(examples, read, strict=True):
+            story = example.facts or []
+            facts.append([(story[n][0], found[n], story[n][2]) for n in sorted(found)])
+        total = sum(len(example.facts or []) for example in examples)
+        return Extraction(facts=facts, unread=total - len(items), total=total)
+
+    def logits(self, examples: Sequence[Example]) -> torch.Tensor:
+        examples = list(examples)
+        self.last = self.extract(examples)
+        return self.scores(self.derived(examples, self.last.facts))  # (N, L)
+
+
+class ConstrainedPredictor(Predictor):
+    """``base`` with rule-constrained inference (never a label the rules contradict, given the genders)."""
+
+    def __init__(self, *, base: Predictor, constraints: Any) -> None:
+        self.base = base
+        self.name = f"{base.name}+rules"
+        self.labels = base.labels
+        self.constraints = constraints
+
+    def logits(self, examples: Sequence[Example]) -> torch.Tensor:
+        logits = self.base.logits(examples)  # (N, L)
+        from kgreason.rules import example_worlds
+
+        # type-level worlds (genders): with the story's facts, chaining alone would answer a clean story
+        forbidden = self.constraints.masks(example_worlds(examples)).forbidden  # (N, L)
+        return logits.masked_fill(forbidden, -1e9)  # (N, L)

@@ -1,0 +1,435 @@
+"""The reasoning suite: train every variant on the same splits, score accuracy by depth, gaps, rule violations
+and the causal probes, and report one table (plus JSON, Markdown and a plot of accuracy against depth).
+
+For each seed and variant::
+
+    read the suite's stories ──► train (kgreason's trainer, dev-selected; runs/<suite>/<variant>/seed<s>)
+        ──► predictor ──► test once: accuracy by depth, IID vs unseen depths, violation rate (± constraints)
+        ──► probes on a depth-stratified test sample: ablation, counterfactual edit, KG perturbation, renaming,
+            representation (linear probes per layer + amnesic projection)
+
+Seeds are aggregated as mean ± std.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+import statistics
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kgreason.bench.suite import SuiteConfig, variant_trainer_config
+from kgreason.data.example import Example
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class VariantRun:
+    """One variant (optionally rule-constrained) for one seed."""
+
+    variant: str
+    constrained: bool
+    seed: int
+    depth_accuracy: dict[int, float]
+    accuracy: float
+    iid_accuracy: float | None
+    ood_accuracy: float | None
+    train_accuracy: float | None
+    violation_rate: float
+    train_seconds: float
+    num_test: int
+    probes: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    soft: bool = False
+
+    @property
+    def label(self) -> str:
+        """``variant``, ``+ soft rules`` when trained with the rule loss, ``+ rules`` with constrained inference."""
+        return (
+            self.variant + (" + soft rules" if self.soft else "") + (" + rules" if self.constrained else "")
+        )
+
+    @property
+    def generalisation_gap(self) -> float | None:
+        if self.iid_accuracy is None or self.ood_accuracy is None:
+            return None
+        return self.iid_accuracy - self.ood_accuracy
+
+
+@dataclass
+class ReasoningReport:
+    """Everything a suite run measured, per seed, plus where it was written."""
+
+    suite: SuiteConfig
+    runs: list[VariantRun]
+    seconds: float
+    depths: list[int]
+    files: list[Path] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def stratified_sample(examples: Sequence[Example], *, size: int, seed: int) -> list[Example]:
+    """Up to ``size`` examples, spread evenly over depths (deterministic for a seed)."""
+    by_depth: dict[Any, list[Example]] = defaultdict(list)
+    for example in examples:
+        by_depth[example.metadata.get("depth")].append(example)
+    rng = random.Random(seed)
+    per_depth = max(1, size // max(1, len(by_depth)))
+    chosen = []
+    for depth in sorted(by_depth, key=lambda d: (d is None, d)):
+        group = list(by_depth[depth])
+        rng.shuffle(group)
+        chosen.extend(group[:per_depth])
+    return chosen[:size] if size else chosen
+
+
+def cap_per_depth(examples: Sequence[Example], cap: int) -> list[Example]:
+    """The first ``cap`` examples of each depth (0: all), order kept."""
+    if cap <= 0:
+        return list(examples)
+    seen: dict[Any, int] = defaultdict(int)
+    kept = []
+    for example in examples:
+        depth = example.metadata.get("depth")
+        if seen[depth] < cap:
+            seen[depth] += 1
+            kept.append(example)
+    return kept
+
+
+def accuracy_by_depth(predictions: Sequence[str], examples: Sequence[Example]) -> dict[int, float]:
+    hits: dict[int, list[bool]] = defaultdict(list)
+    for prediction, example in zip(predictions, examples, strict=True):
+        hits[int(example.metadata["depth"])].append(prediction == example.label)
+    return {depth: sum(h) / len(h) for depth, h in sorted(hits.items())}
+
+
+def _mean_over(depth_accuracy: dict[int, float], depths: Sequence[int]) -> float | None:
+    values = [depth_accuracy[d] for d in depths if d in depth_accuracy]
+    return sum(values) / len(values) if values else None
+
+
+class ReasoningSuiteRunner:
+    """Runs one suite; ``run_root`` holds the training runs (checkpoints, resume), ``output_dir`` the report."""
+
+    def __init__(
+        self,
+        *,
+        suite: SuiteConfig,
+        output_dir: str | Path,
+        run_root: str | Path,
+        data_dir: str | Path | None = None,
+        resume: bool = True,
+    ) -> None:
+        self.suite = suite
+        self.output_dir = Path(output_dir)
+        self.run_root = Path(run_root) / suite.name
+        self.data_dir = data_dir
+        self.resume = resume
+
+    # ------------------------------------------------------------------------------------------- data
+    def read(self):
+        from kgreason.data.readers import read_dataset
+        from kgreason.data.splits import subsample
+
+        spec = self.suite.dataset
+        splits = read_dataset(spec.reader, data_dir=self.data_dir, **spec.options)
+        train = subsample(splits.train, spec.max_train)  # the same subset the training runs use
+        return dataclasses.replace(
+            splits, train=train, test=cap_per_depth(splits.test, spec.max_test_per_depth)
+        )
+
+    def experiment_config(
+        self, variant: str, seed: int, *, dataset: str, options: dict, task: str, soft: bool = False
+    ):
+        from kgreason.models.config import ModelConfig
+        from kgreason.runs.config import DataConfig, ExperimentConfig, KnowledgeConfig
+
+        spec = self.suite.dataset
+        trainer = dataclasses.replace(variant_trainer_config(self.suite, variant), seed=seed)
+        model_variant = {"neuro_symbolic": "text"}.get(variant, variant)
+        folder = f"{variant}-soft" if soft else variant
+        return ExperimentConfig(
+            name=f"{self.suite.name}-{folder}",
+            task=task,
+            output_dir=str(self.run_root / folder / "seed{seed}"),
+            evaluate_test=False,
+            data=DataConfig(
+                dataset=dataset,
+                options=options,
+                data_dir=str(self.data_dir) if self.data_dir else None,
+                max_train=spec.max_train if variant != "neuro_symbolic" else 0,
+                max_eval=0,
+            ),
+            model=ModelConfig(
+                encoder=self.suite.encoder,
+                variant=model_variant,
+                gnn=self.suite.gnn,
+                node_features="learned",
+                max_length=self.suite.max_length,
+                constraint_weight=self.suite.constraint_weight if soft else 0.0,
+                constraint_tnorm=self.suite.constraint_tnorm,
+            ),
+            knowledge=KnowledgeConfig(rules="kinship" if soft else None),
+            trainer=trainer,
+        )
+
+    # ------------------------------------------------------------------------------------------- variants
+    def extractor_options(self) -> dict[str, Any]:
+        """Options of the ``story_relations`` reader the neuro-symbolic extractor trains on."""
+        options: dict[str, Any] = {
+            "source": self.suite.dataset.reader,
+            "source_options": dict(self.suite.dataset.options),
+        }
+        if self.suite.extractor_augment:
+            options["augment"] = self.suite.extractor_augment
+            options["augment_options"] = dict(self.suite.extractor_augment_options)
+        return options
+
+    def train_variant(self, variant: str, seed: int, *, soft: bool = False):
+        """Train (or reuse) one variant (``soft``: with the rule-constraint loss); returns (predictor, seconds)."""
+        from kgreason.bench.predictors import ModelPredictor, NeuroSymbolicPredictor, RulePredictor
+        from kgreason.models.fused import KGReasonModel
+        from kgreason.rules import kinship_rules
+        from kgreason.runs.experiment import prepare, run_experiment
+
+        spec = self.suite.dataset
+        if variant == "rules":
+            return RulePredictor(rules=kinship_rules(), labels=self.labels).fit(self.train_stories), 0.0
+        if variant == "neuro_symbolic":
+            config = self.experiment_config(
+                variant,
+                seed,
+                dataset="story_relations",
+                options=self.extractor_options(),
+                task="relation_classification",
+            )
+        else:
+            config = self.experiment_config(
+                variant,
+                seed,
+                dataset=spec.reader,
+                options=dict(spec.options),
+                task="sequence_classification",
+                soft=soft,
+            )
+        result = run_experiment(config, seed=seed, resume=self.resume)
+        model = KGReasonModel.from_pretrained(Path(result.run_dir) / "best")
+        prepared = prepare(
+            dataclasses.replace(config, data=dataclasses.replace(config.data, max_train=1)), model=model
+        )
+        predictor = ModelPredictor(
+            name=variant,
+            model=model,
+            prepared=prepared,
+            batch_size=config.trainer.eval_batch_size,
+            precision=config.trainer.precision,
+        )
+        if variant == "neuro_symbolic":
+            predictor = NeuroSymbolicPredictor(
+                extractor=predictor, rules=kinship_rules(), labels=self.labels
+            ).fit(self.train_stories)
+        return predictor, float(result.train_seconds)
+
+    # ------------------------------------------------------------------------------------------- scoring
+    def score(
+        self,
+        predictor,
+        *,
+        variant: str,
+        constrained: bool,
+        seed: int,
+        train_seconds: float,
+        splits,
+        soft: bool = False,
+    ):
+        test = splits.test
+        logits = predictor.logits(test)  # (N, L)
+        extraction = getattr(predictor, "last", None)  # what the neuro-symbolic extractor read (test stories)
+        derivations = dict(getattr(predictor, "last_counts", None) or {})
+        index = logits.argmax(-1)  # (N,)
+        predictions = [self.labels[i] for i in index.tolist()]
+        from kgreason.rules import example_worlds, violation_rate
+
+        forbidden = self.constraints.masks(example_worlds(test)).forbidden  # (N, L)
+
+        depth_accuracy = accuracy_by_depth(predictions, test)
+        train_depths = list(self.suite.train_depths)
+        unseen = [d for d in depth_accuracy if d not in train_depths]
+        train_sample = stratified_sample(splits.train, size=min(300, len(splits.train)), seed=seed)
+        train_predictions = predictor(train_sample) if train_sample else []
+        train_accuracy = (
+            sum(p == e.label for p, e in zip(train_predictions, train_sample, strict=True))
+            / len(train_sample)
+            if train_sample
+            else None
+        )
+        run = VariantRun(
+            variant=variant,
+            constrained=constrained,
+            seed=seed,
+            depth_accuracy=depth_accuracy,
+            accuracy=sum(p == e.label for p, e in zip(predictions, test, strict=True)) / max(1, len(test)),
+            iid_accuracy=_mean_over(depth_accuracy, train_depths),
+            ood_accuracy=_mean_over(depth_accuracy, unseen),
+            train_accuracy=train_accuracy,
+            violation_rate=float(violation_rate(index, forbidden)),
+            train_seconds=train_seconds,
+            num_test=len(test),
+            soft=soft,
+        )
+        if extraction is not None:
+            run.extra["facts_unread"] = extraction.unread
+            run.extra["facts_total"] = extraction.total
+        if derivations:
+            run.extra["derivations"] = derivations  # unique / ambiguous / none on the test stories
+        return run
+
+    def probe(self, predictor, run: VariantRun, *, sample: list[Example], seed: int) -> None:
+        from kgreason.probes import (
+            counterfactual_consistency,
+            knowledge_ablation,
+            name_invariance,
+            perturbation_curve,
+        )
+        from kgreason.rules import kinship_rules
+
+        spec = self.suite.probes
+        wanted = set(spec.run)
+        reads_graph = run.variant in {"graph", "fused", "rules"}
+        started = time.perf_counter()
+        reference = predictor(sample)  # predictions on the unedited sample, shared by every probe
+        if "ablation" in wanted:
+            run.probes["ablation"] = knowledge_ablation(
+                predictor, sample, which="path", reference=reference, seed=seed
+            ).to_dict()
+        if "counterfactual" in wanted:
+            run.probes["counterfactual"] = counterfactual_consistency(
+                predictor, sample, rules=kinship_rules(), labels=self.labels, seed=seed, reference=reference
+            ).to_dict()
+        if "perturbation" in wanted and reads_graph:
+            curve = perturbation_curve(
+                predictor,
+                sample,
+                kinds=list(spec.perturbation_kinds),
+                fractions=list(spec.perturbation_fractions),
+                seed=seed,
+                relations=self.relations,
+                reference=reference,
+            )
+            run.probes["perturbation"] = curve.to_dict()
+        if "rename" in wanted:
+            run.probes["rename"] = name_invariance(
+                predictor, sample, seed=seed, reference=reference
+            ).to_dict()
+        if "representation" in wanted and run.variant == "text":
+            run.probes["representation"] = self.representation_probe(predictor, sample, seed=seed)
+        run.extra["probe_seconds"] = time.perf_counter() - started
+
+    def representation_probe(self, predictor, sample: list[Example], *, seed: int) -> dict[str, Any]:
+        """Linear probes per encoder layer for the query relation; INLP on the last [CLS] (first half of the
+        sample), and the amnesic effect on the model's own head (second half) against random removals."""
+        from kgreason.probes.representation import amnesic_effect, inlp, layer_states, probe_layers
+
+        model = predictor.model
+        states = layer_states(
+            model.encoder,
+            predictor.prepared.tokenizer,
+            sample,
+            max_length=self.suite.max_length,
+            batch_size=32,
+            progress=False,
+        )
+        labels = [example.label for example in sample]
+        layers = probe_layers(states, labels, pooling="cls", seed=seed)
+        last = states.cls[-1]  # (n, d) what the sequence head reads
+        half = len(sample) // 2
+        removed = inlp(last[:half], labels[:half], iterations=self.suite.probes.inlp_iterations, seed=seed)
+        effect = amnesic_effect(
+            last[half:],
+            labels=labels[half:],
+            head=model.head.mlp.eval(),
+            projection=removed,
+            classes=self.labels,
+            seed=seed,
+        )
+        return {
+            "layers": layers.to_dict(),
+            "inlp_accuracies": removed.accuracies,
+            "amnesic": effect.to_dict(),
+        }
+
+    # ------------------------------------------------------------------------------------------- run
+    def run(self, *, seeds: Sequence[int] | None = None) -> ReasoningReport:
+        from kgreason.rules import LabelConstraints, kinship_rules
+
+        started = time.perf_counter()
+        splits = self.read()
+        self.labels = list(splits.labels)
+        self.train_stories = splits.train
+        self.relations = list(
+            splits.info.get("relations") or sorted({f[1] for e in splits.train for f in e.facts or ()})
+        )
+        self.constraints = LabelConstraints(rules=kinship_rules(), labels=self.labels)
+        runs: list[VariantRun] = []
+        seeds = list(seeds or self.suite.seeds)
+        for seed in seeds:
+            sample = stratified_sample(splits.test, size=self.suite.probes.examples, seed=seed)
+            todo = [(v, False) for v in self.suite.variants]
+            todo += [(v, True) for v in self.suite.soft_constraints]
+            for variant, soft in todo:
+                logger.info(
+                    "suite %s: seed %d, variant %s%s", self.suite.name, seed, variant, " (soft)" * soft
+                )
+                predictor, seconds = self.train_variant(variant, seed, soft=soft)
+                run = self.score(
+                    predictor,
+                    variant=variant,
+                    constrained=False,
+                    seed=seed,
+                    train_seconds=seconds,
+                    splits=splits,
+                    soft=soft,
+                )
+                self.probe(predictor, run, sample=sample, seed=seed)
+                runs.append(run)
+                if self.suite.constraints and variant in {"text", "graph", "fused"}:
+                    from kgreason.bench.predictors import ConstrainedPredictor
+
+                    constrained = ConstrainedPredictor(base=predictor, constraints=self.constraints)
+                    runs.append(
+                        self.score(
+                            constrained,
+                            variant=variant,
+                            constrained=True,
+                            seed=seed,
+                            train_seconds=seconds,
+                            splits=splits,
+                            soft=soft,
+                        )
+                    )
+        depths = sorted({int(e.metadata["depth"]) for e in splits.test})
+        info = {
+            "dataset": splits.name,
+            "options": splits.options,
+            "sizes": {"train": len(splits.train), "dev": len(splits.dev), "test": len(splits.test)},
+            "seeds": seeds,
+        }
+        return ReasoningReport(
+            suite=self.suite, runs=runs, seconds=time.perf_counter() - started, depths=depths, info=info
+        )
+
+
+def mean_std(values: Sequence[float | None]) -> tuple[float, float] | None:
+    """Mean and sample std of the values that exist (std 0 for one value); ``None`` when none do."""
+    present = [float(v) for v in values if v is not None]
+    if not present:
+        return None
+    return statistics.fmean(present), (statistics.stdev(present) if len(present) > 1 else 0.0)

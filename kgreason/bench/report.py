@@ -1,0 +1,234 @@
+"""The reasoning suite's report: one table (variant x depth accuracy, gaps, violations, probe effects, time),
+written as Markdown and JSON, and a plot of accuracy against depth per variant (with the published anchors)."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from kgreason.atomic import atomic_path, atomic_write_text
+from kgreason.bench.reasoning import ReasoningReport, VariantRun, mean_std
+
+
+def _groups(report: ReasoningReport) -> dict[str, list[VariantRun]]:
+    groups: dict[str, list[VariantRun]] = defaultdict(list)
+    for run in report.runs:
+        groups[run.label].append(run)
+    return dict(groups)
+
+
+def _probe_value(run: VariantRun, probe: str) -> float | None:
+    found = run.probes.get(probe)
+    if not found:
+        return None
+    if probe == "perturbation":
+        drops = [
+            e.get("estimate") for e in found.get("effects", {}).values() if e.get("estimate") is not None
+        ]
+        return sum(drops) / len(drops) if drops else None
+    return found.get("estimate")
+
+
+def aggregate(report: ReasoningReport) -> list[dict[str, Any]]:
+    """One row per variant label: mean ± std over seeds of every column."""
+    rows = []
+    for label, runs in _groups(report).items():
+        row: dict[str, Any] = {"variant": label, "seeds": [r.seed for r in runs]}
+        row["depth_accuracy"] = {
+            depth: mean_std([r.depth_accuracy.get(depth) for r in runs]) for depth in report.depths
+        }
+        for key in (
+            "accuracy",
+            "iid_accuracy",
+            "ood_accuracy",
+            "train_accuracy",
+            "violation_rate",
+            "train_seconds",
+        ):
+            row[key] = mean_std([getattr(r, key) for r in runs])
+        row["generalisation_gap"] = mean_std([r.generalisation_gap for r in runs])
+        for probe in ("ablation", "counterfactual", "perturbation", "rename"):
+            row[probe] = mean_std([_probe_value(r, probe) for r in runs])
+        rows.append(row)
+    return rows
+
+
+def _pct(value: tuple[float, float] | None, *, std: bool = False, signed: bool = False) -> str:
+    if value is None:
+        return "–"
+    mean, spread = value
+    text = f"{100 * mean:+.1f}" if signed else f"{100 * mean:.1f}"
+    return f"{text} ± {100 * spread:.1f}" if std and spread else text
+
+
+def markdown_table(report: ReasoningReport) -> str:
+    """The suite table: accuracy (%) per test depth (IID depths marked *), gaps and probe effects."""
+    train = set(report.suite.train_depths)
+    depth_heads = [f"k={d}{'*' if d in train else ''}" for d in report.depths]
+    heads = [
+        "variant",
+        *depth_heads,
+        "all",
+        "IID−OOD gap",
+        "train−test gap",
+        "violations %",
+        "ablation drop",
+        "counterfactual ✓",
+        "perturbation drop",
+        "rename inv.",
+        "train s",
+    ]
+    lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    many = len(report.info.get("seeds", [])) > 1
+    for row in aggregate(report):
+        train_gap = None
+        if row["train_accuracy"] and row["accuracy"]:
+            train_gap = (row["train_accuracy"][0] - row["accuracy"][0], 0.0)
+        seconds = row["train_seconds"]
+        cells = [
+            row["variant"],
+            *[_pct(row["depth_accuracy"][d], std=many) for d in report.depths],
+            _pct(row["accuracy"], std=many),
+            _pct(row["generalisation_gap"], signed=True),
+            _pct(train_gap, signed=True),
+            _pct(row["violation_rate"]),
+            _pct(row["ablation"]),
+            _pct(row["counterfactual"]),
+            _pct(row["perturbation"]),
+            _pct(row["rename"]),
+            f"{seconds[0]:.0f}" if seconds else "–",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def anchors_table(report: ReasoningReport) -> str:
+    if not report.suite.anchors:
+        return ""
+    lines = ["| anchor | setting | accuracy by depth (%) | source |", "|---|---|---|---|"]
+    for anchor in report.suite.anchors:
+        values = ", ".join(f"k={k}: {v:g}" for k, v in anchor.accuracy.items())
+        lines.append(f"| {anchor.name} | {anchor.setting} | {values} | {anchor.citation} |")
+    return "\n".join(lines)
+
+
+def report_markdown(report: ReasoningReport, *, command: str) -> str:
+    suite = report.suite
+    info = report.info
+    parts = [
+        f"# Reasoning suite `{suite.name}`",
+        "",
+        suite.description.strip(),
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Data: `{info.get('dataset')}` {json.dumps(info.get('options', {}), sort_keys=True)}; sizes "
+        f"{info.get('sizes')}; seeds {info.get('seeds')}; train depths {suite.train_depths} (marked *); "
+        f"wall time {report.seconds / 60:.1f} min.",
+        "",
+        markdown_table(report),
+        "",
+        "Columns: accuracy (%) on the test stories of each depth (mean ± std over seeds); IID−OOD gap = mean "
+        "accuracy on the training depths minus unseen depths; violations = share of predictions the rules "
+        "contradict (gender typing of the answer); ablation drop = accuracy lost when the facts on the reasoning "
+        "path are removed (from text and graph); counterfactual ✓ = share of predictions that follow a one-fact "
+        "edit to the rule-given new answer; perturbation drop = accuracy lost with the whole story graph perturbed "
+        "(mean over relation swap / rewiring / deletion; graph-reading variants only); rename inv. = share of "
+        "predictions unchanged when every person is renamed. `+ rules` = rule-constrained inference.",
+    ]
+    anchors = anchors_table(report)
+    if anchors:
+        parts += ["", "Published anchors:", "", anchors]
+    if suite.goal:
+        parts += ["", f"Goal: {suite.goal.strip()}"]
+    return "\n".join(parts) + "\n"
+
+
+def report_json(report: ReasoningReport, *, command: str) -> dict[str, Any]:
+    from kgreason.config import config_to_dict
+
+    return {
+        "suite": config_to_dict(report.suite),
+        "command": command,
+        "info": report.info,
+        "seconds": report.seconds,
+        "depths": report.depths,
+        "rows": aggregate(report),
+        "runs": [
+            {
+                "variant": run.variant,
+                "constrained": run.constrained,
+                "soft_constraints": run.soft,
+                "seed": run.seed,
+                "depth_accuracy": run.depth_accuracy,
+                "accuracy": run.accuracy,
+                "iid_accuracy": run.iid_accuracy,
+                "ood_accuracy": run.ood_accuracy,
+                "train_accuracy": run.train_accuracy,
+                "violation_rate": run.violation_rate,
+                "train_seconds": run.train_seconds,
+                "num_test": run.num_test,
+                "probes": run.probes,
+                "extra": run.extra,
+            }
+            for run in report.runs
+        ],
+    }
+
+
+def plot_accuracy(report: ReasoningReport, path: Path) -> Path:
+    """Accuracy against test depth, one line per variant (error bars: std over seeds); anchors dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for row in aggregate(report):
+        points = [(d, v) for d, v in row["depth_accuracy"].items() if v is not None]
+        if not points:
+            continue
+        ax.errorbar(
+            [d for d, _ in points],
+            [100 * v[0] for _, v in points],
+            yerr=[100 * v[1] for _, v in points],
+            marker="o",
+            markersize=4,
+            capsize=3,
+            linestyle="--" if row["variant"].endswith("+ rules") else "-",
+            label=row["variant"],
+        )
+    for anchor in report.suite.anchors:
+        points = sorted((int(k), v) for k, v in anchor.accuracy.items())
+        if points:
+            ax.plot([k for k, _ in points], [v for _, v in points], ":", color="grey", label=anchor.name)
+    train = report.suite.train_depths
+    if train:
+        ax.axvspan(min(train) - 0.5, max(train) + 0.5, color="0.92", zorder=0, label="train depths")
+    ax.set_xlabel("reasoning depth k (edges on the path)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(0, 102)
+    ax.set_title(f"{report.suite.name}: accuracy by depth")
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_report(report: ReasoningReport, output_dir: str | Path, *, command: str) -> list[Path]:
+    """``<output_dir>/reasoning-<suite>.{md,json,png}``, each written atomically."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    stem = output_dir / f"reasoning-{report.suite.name}"
+    md = atomic_write_text(stem.with_suffix(".md"), report_markdown(report, command=command))
+    js = atomic_write_text(
+        stem.with_suffix(".json"),
+        json.dumps(report_json(report, command=command), indent=2, default=str) + "\n",
+    )
+    png = plot_accuracy(report, stem.with_suffix(".png"))
+    report.files = [md, js, png]
+    return report.files

@@ -1,0 +1,202 @@
+"""Reasoning-suite definitions: YAML files that name the data, the variants, the probes and the anchors.
+
+A suite file is data, validated by :func:`load_suite` (unknown keys are rejected with a suggestion) without
+training anything. Suites ship in ``benchmarks/suites/``; ``kgreason bench reasoning --suite NAME`` finds them
+by name, or takes a path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kgreason.errors import ConfigError
+from kgreason.models.config import GNNConfig
+from kgreason.training.config import TrainerConfig
+
+#: Variants a reasoning suite can run.
+REASONING_VARIANTS = ("rules", "text", "graph", "fused", "neuro_symbolic")
+#: Probes a reasoning suite can run.
+PROBES = ("ablation", "counterfactual", "perturbation", "rename", "representation")
+PERTURBATIONS = ("relation_swap", "rewire", "delete")
+
+
+@dataclass
+class DatasetSpec:
+    """The reader and its options (``kinship``: the built-in generator; ``clutrr``: the public release).
+
+    ``max_train``: cap on training stories (0: all); ``max_test_per_depth``: cap on test stories per depth.
+    """
+
+    reader: str = "kinship"
+    options: dict[str, Any] = field(default_factory=dict)
+    max_train: int = 0
+    max_test_per_depth: int = 0
+
+
+@dataclass
+class ProbeSpec:
+    """Which causal probes run, on how many test stories (stratified over depths), with what bootstrap."""
+
+    run: list[str] = field(default_factory=lambda: list(PROBES))
+    examples: int = 200
+    perturbation_kinds: list[str] = field(default_factory=lambda: list(PERTURBATIONS))
+    perturbation_fractions: list[float] = field(default_factory=lambda: [0.1, 0.5, 1.0])
+    inlp_iterations: int = 8
+    bootstrap_resamples: int = 1000
+
+
+@dataclass
+class Anchor:
+    """A published result to print beside ours: accuracy (%) by test depth, with its source."""
+
+    name: str = ""
+    citation: str = ""
+    setting: str = ""
+    accuracy: dict[str, float] = field(default_factory=dict)
+    note: str = ""
+
+
+@dataclass
+class SuiteConfig:
+    """One reasoning suite.
+
+    Attributes:
+        name: suite name (results go to ``<output_dir>/<name>.{json,md,png}``).
+        description: one paragraph: what it measures and on which data.
+        dataset: reader and options.
+        train_depths: depths seen in training (IID); every other test depth is out of distribution.
+        variants: subset of ``rules`` (forward chaining on the gold story graph), ``text``, ``graph``, ``fused``,
+            ``neuro_symbolic`` (the encoder extracts each story relation, the rules compose them).
+        constraints: also score every neural variant with rule-constrained inference.
+        soft_constraints: variants (``text``, ``graph``, ``fused``) trained a second time with the soft
+            rule-constraint loss added to cross-entropy (rows ``<variant> + soft rules``).
+        constraint_weight: weight of that loss; ``constraint_tnorm``: ``product`` or ``lukasiewicz``.
+        extractor_augment: a story reader (e.g. ``kinship``) whose training facts are added to the
+            neuro-symbolic extractor's training sentences; ``extractor_augment_options``: its options.
+        seeds: one training run per variant and seed; tables give mean ± std.
+        encoder: the text encoder (``embedded``: the packaged all-MiniLM-L6-v2).
+        max_length: token limit of story + question.
+        trainer: trainer settings shared by the variants.
+        variant_trainer: per-variant overrides of ``trainer`` (``{graph: {epochs: 20}}``); the extractor of
+            ``neuro_symbolic`` is trained with ``trainer`` + ``variant_trainer.neuro_symbolic``.
+        gnn: the GNN of ``graph`` and ``fused``.
+        probes: the causal probes.
+        anchors: published numbers to print beside ours.
+        goal: the goal the suite checks, in words.
+    """
+
+    name: str = "reasoning"
+    description: str = ""
+    dataset: DatasetSpec = field(default_factory=DatasetSpec)
+    train_depths: list[int] = field(default_factory=lambda: [2, 3])
+    variants: list[str] = field(default_factory=lambda: list(REASONING_VARIANTS))
+    constraints: bool = True
+    soft_constraints: list[str] = field(default_factory=list)
+    constraint_weight: float = 1.0
+    constraint_tnorm: str = "product"
+    extractor_augment: str = ""
+    extractor_augment_options: dict[str, Any] = field(default_factory=dict)
+    seeds: list[int] = field(default_factory=lambda: [13])
+    encoder: str = "embedded"
+    max_length: int = 192
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    variant_trainer: dict[str, dict[str, Any]] = field(default_factory=dict)
+    gnn: GNNConfig = field(default_factory=GNNConfig)
+    probes: ProbeSpec = field(default_factory=ProbeSpec)
+    anchors: list[Anchor] = field(default_factory=list)
+    goal: str = ""
+
+
+def suites_dir() -> Path:
+    """``benchmarks/suites`` of the source tree."""
+    return Path(__file__).resolve().parents[2] / "benchmarks" / "suites"
+
+
+def available_suites() -> list[str]:
+    """Names of the suite files that ship in ``benchmarks/suites``."""
+    folder = suites_dir()
+    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+
+
+def find_suite(name_or_path: str | Path) -> Path:
+    """A suite file by path, or by name in ``benchmarks/suites``."""
+    from kgreason.registry import did_you_mean
+
+    path = Path(name_or_path)
+    if path.suffix in {".yaml", ".yml"} or path.is_file():
+        if not path.is_file():
+            raise ConfigError(f"suite file {path} not found")
+        return path
+    candidate = suites_dir() / f"{name_or_path}.yaml"
+    if candidate.is_file():
+        return candidate
+    names = available_suites()
+    raise ConfigError(
+        f"no suite named {name_or_path!r}.{did_you_mean(str(name_or_path), names)} "
+        f"Suites: {', '.join(names) or 'none found'}"
+    )
+
+
+def load_suite(name_or_path: str | Path, *, overrides: list[str] | None = None) -> SuiteConfig:
+    """Read and validate a suite (dotted ``overrides`` like ``trainer.epochs=1``)."""
+    from kgreason.config import build_config, load_config
+    from kgreason.data.readers import readers
+    from kgreason.registry import did_you_mean
+
+    path = find_suite(name_or_path)
+    suite = load_config(SuiteConfig, path, list(overrides or []))
+    where = f"{path}"
+    for variant in suite.variants:
+        if variant not in REASONING_VARIANTS:
+            raise ConfigError(
+                f"{where}: unknown variant {variant!r}.{did_you_mean(variant, list(REASONING_VARIANTS))} "
+                f"Variants: {', '.join(REASONING_VARIANTS)}"
+            )
+    for variant in suite.soft_constraints:
+        if variant not in {"text", "graph", "fused"}:
+            raise ConfigError(f"{where}: soft_constraints: {variant!r} is not one of text, graph, fused")
+    if suite.constraint_tnorm not in {"product", "lukasiewicz"}:
+        raise ConfigError(
+            f"{where}: constraint_tnorm must be product or lukasiewicz, got {suite.constraint_tnorm!r}"
+        )
+    for key, overrides_of in suite.variant_trainer.items():
+        if key not in REASONING_VARIANTS:
+            raise ConfigError(
+                f"{where}: variant_trainer.{key}: not a variant ({', '.join(REASONING_VARIANTS)})"
+            )
+        build_config(TrainerConfig, overrides_of, _prefix=f"variant_trainer.{key}.")
+    for probe in suite.probes.run:
+        if probe not in PROBES:
+            raise ConfigError(f"{where}: unknown probe {probe!r}.{did_you_mean(probe, list(PROBES))}")
+    for kind in suite.probes.perturbation_kinds:
+        if kind not in PERTURBATIONS:
+            raise ConfigError(
+                f"{where}: unknown perturbation {kind!r}.{did_you_mean(kind, list(PERTURBATIONS))}"
+            )
+    if any(not 0.0 < f <= 1.0 for f in suite.probes.perturbation_fractions):
+        raise ConfigError(f"{where}: probes.perturbation_fractions must lie in (0, 1]")
+    if suite.dataset.reader not in readers:
+        raise ConfigError(
+            f"{where}: dataset.reader {suite.dataset.reader!r} is not a registered reader "
+            f"({', '.join(readers.names())})"
+        )
+    if suite.extractor_augment and suite.extractor_augment not in readers:
+        raise ConfigError(
+            f"{where}: extractor_augment {suite.extractor_augment!r} is not a registered reader"
+        )
+    if not suite.seeds:
+        raise ConfigError(f"{where}: seeds must name at least one seed")
+    for anchor in suite.anchors:
+        if not anchor.citation:
+            raise ConfigError(f"{where}: anchor {anchor.name!r} has no citation")
+    return suite
+
+
+def variant_trainer_config(suite: SuiteConfig, variant: str) -> TrainerConfig:
+    """``suite.trainer`` with the variant's overrides applied."""
+    from kgreason.config import build_config, config_to_dict
+
+    merged = {**config_to_dict(suite.trainer), **suite.variant_trainer.get(variant, {})}
+    return build_config(TrainerConfig, merged, _prefix=f"variant_trainer.{variant}.")

@@ -1,0 +1,539 @@
+"""CLUTRR (Sinha et al., EMNLP 2019): kinship stories whose query relation follows by composing the story's edges.
+
+One *set* (``data_089907f8`` ...) is a folder with one ``*_train.csv.gz`` (the training tasks, e.g. ``1.2,1.3``)
+and one ``<task>_test.csv`` per test task. Each row is one story; the reader turns it into an
+:class:`~kgreason.data.example.Example` that follows the kinship conventions:
+
+* ``text``: the story with CLUTRR's ``[brackets]`` removed; ``text_pair``: ``"How is {tail} related to {head}?"``;
+  ``label``: the target (``tail`` is ``head``'s ``label``).
+* ``facts``: one ``(head, relation, tail)`` per story edge (``(i, j)`` with type ``r``: ``j`` is ``i``'s ``r``).
+  Only the first ``k`` edges (the reasoning path) carry a type in the data; the noise edges of tasks 2-4 do not,
+  so their relation is read from the sentence that names both people (a relation word whose gender fits, or the
+  inverse of one that fits the other person). Noise edges whose relation cannot be read that way are left out
+  of ``facts`` and listed in ``metadata["untyped_edges"]``. On path edges, where the type is known, the same
+  reading agrees with the data's type for the large majority of edges (``info["edge_reading"]``).
+* ``metadata["path"]``: all facts for clean stories; for noisy ones, the facts that are leaves of
+  ``proof_state`` (the proof's premises). On the shipped noisy tasks these are exactly the first ``k`` story
+  edges (checked on every noisy test file of data_7c5b0e70).
+* ``metadata["sentences"]``: the story split into sentences. CLUTRR joins sentences with a space and some lack a
+  final full stop, so the story is split at sentence punctuation and then refined with ``clean_story`` (the same
+  clean sentences in another order): a chunk of one that is a prefix or suffix of a chunk of the other is split
+  off. ``metadata["fact_sentences"]``: per fact, the first sentence naming both people, else ``None``.
+* ``metadata["noise"]``: from the task prefix, 1 clean, 2 supporting, 3 irrelevant, 4 disconnected.
+
+The data are CC BY-NC 4.0 and never ship with kgreason; point ``data_dir`` at a copy.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import gzip
+import random
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kgreason.data.errors import DatasetFormatError
+from kgreason.data.example import Example
+from kgreason.data.splits import DatasetSplits
+
+#: The 18 query labels of CLUTRR, sorted (label-id order).
+CLUTRR_LABELS: tuple[str, ...] = (
+    "aunt",
+    "brother",
+    "daughter",
+    "daughter-in-law",
+    "father",
+    "father-in-law",
+    "granddaughter",
+    "grandfather",
+    "grandmother",
+    "grandson",
+    "mother",
+    "mother-in-law",
+    "nephew",
+    "niece",
+    "sister",
+    "son",
+    "son-in-law",
+    "uncle",
+)
+#: The 14 relation types of story edges (the labels less in-laws and niece / nephew, plus husband and wife).
+CLUTRR_EDGE_TYPES: tuple[str, ...] = (
+    "aunt",
+    "brother",
+    "daughter",
+    "father",
+    "granddaughter",
+    "grandfather",
+    "grandmother",
+    "grandson",
+    "husband",
+    "mother",
+    "sister",
+    "son",
+    "uncle",
+    "wife",
+)
+#: Task prefix (the digit before the dot of ``task_1.3``) -> noise kind.
+CLUTRR_NOISE = {1: "clean", 2: "supporting", 3: "irrelevant", 4: "disconnected"}
+CLUTRR_LICENSE = "CC BY-NC 4.0 (non-commercial)"
+CLUTRR_CITATION = (
+    "Koustuv Sinha, Shagun Sodhani, Jin Dong, Joelle Pineau, William L. Hamilton. CLUTRR: A Diagnostic "
+    "Benchmark for Inductive Reasoning from Text. EMNLP-IJCNLP 2019."
+)
+REQUIRED_COLUMNS = (
+    "id",
+    "story",
+    "query",
+    "target",
+    "clean_story",
+    "proof_state",
+    "task_name",
+    "story_edges",
+    "edge_types",
+    "query_edge",
+    "genders",
+)
+
+# Relation words in story sentences -> (relation, gender of the person the word describes).
+_WORDS: dict[str, str] = {
+    "son": "son",
+    "sons": "son",
+    "daughter": "daughter",
+    "daughters": "daughter",
+    "father": "father",
+    "dad": "father",
+    "daddy": "father",
+    "mother": "mother",
+    "mom": "mother",
+    "mommy": "mother",
+    "husband": "husband",
+    "wife": "wife",
+    "brother": "brother",
+    "brothers": "brother",
+    "sister": "sister",
+    "sisters": "sister",
+    "grandson": "grandson",
+    "grandsons": "grandson",
+    "granddaughter": "granddaughter",
+    "granddaughters": "granddaughter",
+    "grandfather": "grandfather",
+    "grandpa": "grandfather",
+    "grandmother": "grandmother",
+    "grandma": "grandmother",
+    "uncle": "uncle",
+    "aunt": "aunt",
+    "nephew": "nephew",
+    "niece": "niece",
+    "neice": "niece",
+}
+# relation -> (relation family, inverse family)
+_FAMILY = {
+    "son": ("child", "parent"),
+    "daughter": ("child", "parent"),
+    "father": ("parent", "child"),
+    "mother": ("parent", "child"),
+    "husband": ("spouse", "spouse"),
+    "wife": ("spouse", "spouse"),
+    "brother": ("sibling", "sibling"),
+    "sister": ("sibling", "sibling"),
+    "grandson": ("grandchild", "grandparent"),
+    "granddaughter": ("grandchild", "grandparent"),
+    "grandfather": ("grandparent", "grandchild"),
+    "grandmother": ("grandparent", "grandchild"),
+    "uncle": ("auntuncle", "niecenephew"),
+    "aunt": ("auntuncle", "niecenephew"),
+    "nephew": ("niecenephew", "auntuncle"),
+    "niece": ("niecenephew", "auntuncle"),
+}
+#: Relation family -> (male relation, female relation).
+GENDERED_RELATIONS: dict[str, tuple[str, str]] = {
+    "spouse": ("husband", "wife"),
+    "parent": ("father", "mother"),
+    "child": ("son", "daughter"),
+    "sibling": ("brother", "sister"),
+    "grandparent": ("grandfather", "grandmother"),
+    "grandchild": ("grandson", "granddaughter"),
+    "auntuncle": ("uncle", "aunt"),
+    "niecenephew": ("nephew", "niece"),
+    "childinlaw": ("son-in-law", "daughter-in-law"),
+    "parentinlaw": ("father-in-law", "mother-in-law"),
+}
+_GENDERED = {
+    (family, gender): pair[i]
+    for family, pair in GENDERED_RELATIONS.items()
+    for i, gender in enumerate(("male", "female"))
+}
+_MALE_RELATIONS = {male for male, _ in GENDERED_RELATIONS.values()}
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_BRACKETS = re.compile(r"\[([^\[\]]*)\]")
+_PRONOUNS = {"He", "She", "His", "Her", "They", "Their", "Him", "Them", "It"}
+_TOKEN = re.compile(r"\[[^\[\]]*\]|[A-Za-z]+")
+
+
+@dataclass
+class ClutrrRow:
+    """One parsed CLUTRR row, before it becomes an :class:`Example`."""
+
+    example: Example
+    depth: int
+    untyped: int
+    read_ok: int
+    read_total: int
+
+
+def split_story(story: str, clean_story: str = "", *, clean: bool = False) -> list[str]:
+    """The sentences of a (bracketed) CLUTRR story, refined with ``clean_story`` where full stops are missing.
+
+    ``clean=True`` says every sentence of ``story`` is in ``clean_story`` (task 1): a chunk is then also split
+    before a ``[Name]`` whose preceding word is never followed by it in ``clean_story`` (the sentences come in
+    another order there). A chunk that starts with a pronoun continues the previous one.
+    """
+    story_chunks = _chunks(story)
+    clean_chunks = _chunks(clean_story)
+    changed = True
+    while changed:
+        changed = False
+        for ours, theirs in ((story_chunks, clean_chunks), (clean_chunks, story_chunks)):
+            pieces = set(theirs)
+            refined: list[str] = []
+            for chunk in ours:
+                split = _split_off(chunk, pieces)
+                changed |= len(split) > 1
+                refined.extend(split)
+            ours[:] = refined
+    if clean and clean_story:
+        reference = " " + " ".join(clean_story.split()) + " "
+        story_chunks = [part for chunk in story_chunks for part in _split_at_new_pairs(chunk, reference)]
+    merged: list[str] = []
+    for chunk in story_chunks:
+        if merged and chunk.split(" ", 1)[0] in _PRONOUNS:
+            merged[-1] = f"{merged[-1]} {chunk}"
+        else:
+            merged.append(chunk)
+    return merged
+
+
+def _split_at_new_pairs(chunk: str, reference: str) -> list[str]:
+    words = chunk.split(" ")
+    parts: list[str] = []
+    start = 0
+    for i in range(1, len(words)):
+        if words[i].startswith("[") and f" {words[i - 1]} {words[i]} " not in reference:
+            parts.append(" ".join(words[start:i]))
+            start = i
+    parts.append(" ".join(words[start:]))
+    return parts
+
+
+def _chunks(text: str) -> list[str]:
+    return [" ".join(part.split()) for part in _SENTENCE_END.split(text.strip()) if part.strip()]
+
+
+def _split_off(chunk: str, pieces: set[str]) -> list[str]:
+    for piece in pieces:
+        if len(piece) < len(chunk):
+            if chunk.startswith(piece + " "):
+                return [piece, chunk[len(piece) + 1 :]]
+            if chunk.endswith(" " + piece):
+                return [chunk[: -len(piece) - 1], piece]
+    return [chunk]
+
+
+def read_relation(sentence: str, head: str, tail: str, *, genders: dict[str, str]) -> str | None:
+    """The relation ``r`` with "``tail`` is ``head``'s ``r``" that a (bracketed) sentence states, else ``None``.
+
+    Relation words between the two names are tried first, then the whole sentence; a word fits when it describes
+    ``tail`` (its gender is ``tail``'s) or describes ``head`` (then the inverse, gendered for ``tail``, is read).
+    """
+    tokens = _TOKEN.findall(sentence)
+    positions = {name: [i for i, tok in enumerate(tokens) if tok == f"[{name}]"] for name in (head, tail)}
+    if not positions[head] or not positions[tail]:
+        return None
+    pairs = sorted((abs(h - t), h, t) for h in positions[head] for t in positions[tail])
+    _, h, t = pairs[0]
+    lo, hi = min(h, t), max(h, t)
+    names = {i for i, tok in enumerate(tokens) if tok.startswith("[")}
+    for window in (range(lo + 1, hi), range(len(tokens))):
+        found = set()
+        for k in window:
+            relation = _WORDS.get(tokens[k].lower())
+            if relation is None:
+                continue
+            gender = "male" if relation in _MALE_RELATIONS else "female"
+            inverse = _GENDERED[(_FAMILY[relation][1], genders.get(tail, ""))] if tail in genders else None
+            described = _described(tokens, k, names)
+            if described == f"[{tail}]":
+                found.add(relation)
+            elif described == f"[{head}]":
+                found.add(inverse)
+            elif described is None:
+                if gender == genders.get(tail):
+                    found.add(relation)
+                if gender == genders.get(head):
+                    found.add(inverse)
+        found.discard(None)
+        if len(found) == 1:
+            return found.pop()
+        if found:
+            return None
+    return None
+
+
+def _described(tokens: list[str], k: int, names: set[int]) -> str | None:
+    """The ``[Name]`` a relation word at ``k`` describes: the name right after it ("her son [Tom]"), or the
+    name before it when "of" follows ("[Tom] is the son of ..."), else ``None``."""
+    if k + 1 < len(tokens):
+        if k + 1 in names:
+            return tokens[k + 1]
+        if tokens[k + 1].lower() in ("named", "called") and k + 2 in names:
+            return tokens[k + 2]
+        if tokens[k + 1].lower() == "of":
+            before = [i for i in names if i < k]
+            return tokens[max(before)] if before else None
+    return None
+
+
+def _literal(text: str, what: str, *, path: Path, line: int) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        raise DatasetFormatError(
+            f"column {what!r} is not a Python literal: {text[:80]!r}", path=path, line=line, expected=what
+        ) from None
+
+
+def parse_row(row: dict[str, str], *, source: str, path: Path, line: int) -> ClutrrRow:
+    """One CSV row as a :class:`ClutrrRow` (raises :class:`DatasetFormatError` naming file and line)."""
+
+    def bad(message: str, expected: str) -> DatasetFormatError:
+        return DatasetFormatError(message, path=path, line=line, expected=expected)
+
+    people: list[str] = []
+    genders: dict[str, str] = {}
+    for item in row["genders"].split(","):
+        name, colon, gender = item.strip().rpartition(":")
+        if not colon or not name or gender not in ("male", "female") or name in genders:
+            raise bad(f"bad genders entry {item!r}", "unique name:male|female pairs, comma-separated")
+        people.append(name)
+        genders[name] = gender
+    edges = _literal(row["story_edges"], "story_edges", path=path, line=line)
+    types = _literal(row["edge_types"], "edge_types", path=path, line=line)
+    query = _literal(row["query"], "query", path=path, line=line)
+    query_edge = _literal(row["query_edge"], "query_edge", path=path, line=line)
+    proof = _literal(row["proof_state"], "proof_state", path=path, line=line)
+    if not (isinstance(edges, list) and all(_is_pair(e, int) for e in edges)):
+        raise bad(f"story_edges {row['story_edges'][:80]!r}", "a list of (int, int) pairs")
+    if not (isinstance(types, list) and 0 < len(types) <= len(edges)):
+        raise bad(
+            f"{len(types) if isinstance(types, list) else 'no'} edge_types for {len(edges)} story edges",
+            "a non-empty list no longer than story_edges",
+        )
+    for relation in types:
+        if relation not in CLUTRR_EDGE_TYPES:
+            raise bad(f"unknown edge type {relation!r}", f"one of {', '.join(CLUTRR_EDGE_TYPES)}")
+    if any(not 0 <= i < len(people) for e in edges for i in e):
+        raise bad(f"story edge outside the {len(people)} people of genders", "node indices into genders")
+    if not _is_pair(query, str) or not _is_pair(query_edge, int):
+        raise bad(f"query {row['query']!r} / query_edge {row['query_edge']!r}", "('head', 'tail') and (i, j)")
+    if (
+        any(not 0 <= i < len(people) for i in query_edge)
+        or (people[query_edge[0]], people[query_edge[1]]) != query
+    ):
+        raise bad(
+            f"query {query} does not match query_edge {query_edge} in genders", "consistent query columns"
+        )
+    target = row["target"].strip()
+    if target not in CLUTRR_LABELS:
+        raise bad(f"unknown target {target!r}", f"one of {', '.join(CLUTRR_LABELS)}")
+    match = re.fullmatch(r"task_(\d+)\.(\d+)", row["task_name"].strip())
+    if match is None or int(match.group(1)) not in CLUTRR_NOISE:
+        raise bad(f"task_name {row['task_name']!r}", "task_<1-4>.<k>")
+    if not isinstance(proof, list) or not all(isinstance(step, dict) for step in proof):
+        raise bad("proof_state is not a list of dicts", "[{(h, r, t): [(h, r, t), ...]}, ...]")
+
+    bracketed = split_story(row["story"], row["clean_story"], clean=match.group(1) == "1")
+    sentences = [_BRACKETS.sub(r"\1", s) for s in bracketed]
+    head, tail = query
+    facts: list[tuple[str, str, str]] = []
+    fact_sentences: list[int | None] = []
+    untyped: list[list[str]] = []
+    read_ok = read_total = 0
+    for index, (i, j) in enumerate(edges):
+        a, b = people[i], people[j]
+        where = next((n for n, s in enumerate(bracketed) if f"[{a}]" in s and f"[{b}]" in s), None)
+        read = None if where is None else read_relation(bracketed[where], a, b, genders=genders)
+        if index < len(types):
+            relation = types[index]
+            read_total += 1
+            read_ok += read == relation
+        elif read is None:
+            untyped.append([a, b])
+            continue
+        else:
+            relation = read
+        facts.append((a, relation, b))
+        fact_sentences.append(where)
+
+    conclusions = {key for step in proof for key in step}
+    leaves = [fact for step in proof for body in step.values() for fact in body if fact not in conclusions]
+    leaf_set = set(leaves)
+    if match.group(1) == "1":  # clean: every story edge is on the path (walks may repeat an edge)
+        path = list(range(len(facts)))
+    else:
+        path = [n for n, fact in enumerate(facts) if fact in leaf_set]
+    depth = len(types)
+    example = Example(
+        text=" ".join(sentences),
+        text_pair=f"How is {tail} related to {head}?",
+        label=target,
+        facts=facts,
+        uid=f"{source}:{row['id']}",
+        metadata={
+            "query": [head, tail],
+            "depth": depth,
+            "genders": genders,
+            "sentences": sentences,
+            "fact_sentences": fact_sentences,
+            "path": path,
+            "noise": CLUTRR_NOISE[int(match.group(1))],
+            "source": source,
+            "task": row["task_name"].strip(),
+            "untyped_edges": untyped,
+        },
+    )
+    return ClutrrRow(
+        example=example, depth=depth, untyped=len(untyped), read_ok=read_ok, read_total=read_total
+    )
+
+
+def _is_pair(value: Any, kind: type) -> bool:
+    return isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, kind) for v in value)
+
+
+def read_clutrr_file(path: str | Path, *, source: str | None = None) -> list[ClutrrRow]:
+    """All rows of one CLUTRR CSV (``.csv`` or ``.csv.gz``), in file order."""
+    path = Path(path)
+    if source is None:
+        source = f"clutrr/{path.parent.name}/{path.name.removesuffix('.gz').removesuffix('.csv')}"
+    return list(_iter_rows(path, source=source))
+
+
+def _iter_rows(path: Path, *, source: str) -> Iterator[ClutrrRow]:
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None or any(column not in header for column in REQUIRED_COLUMNS):
+            missing = [c for c in REQUIRED_COLUMNS if header is None or c not in header]
+            raise DatasetFormatError(
+                f"header lacks {', '.join(missing)}", path=path, line=1, expected="CLUTRR's CSV header"
+            )
+        line = reader.line_num
+        for record in reader:
+            start = line + 1
+            line = reader.line_num
+            if len(record) != len(header):
+                raise DatasetFormatError(
+                    f"{len(record)} fields", path=path, line=start, expected=f"{len(header)} fields"
+                )
+            yield parse_row(dict(zip(header, record, strict=True)), source=source, path=path, line=start)
+
+
+def read_clutrr(
+    *,
+    data_dir: str | Path | None = None,
+    set: str = "data_089907f8",
+    dev_fraction: float = 0.1,
+    split_seed: int = 42,
+    max_train: int = 0,
+) -> DatasetSplits:
+    """One CLUTRR set: train + dev from its ``*_train.csv.gz`` (dev a seeded depth-stratified fraction of the
+    train rows), test = every ``*_test.csv`` of the set (ordered by task). ``max_train > 0`` keeps a seeded
+    random ``max_train`` of the train rows (after dev is taken).
+
+    Raises:
+        DatasetNotFoundError: the set's folder is not in the data folder.
+        DatasetFormatError: a malformed row (names the file and the line).
+    """
+    from sklearn.model_selection import train_test_split
+
+    from kgreason.data.readers import locate_dataset
+
+    if not 0 < dev_fraction < 1:
+        raise ValueError(f"dev_fraction must be in (0, 1), got {dev_fraction}")
+    folder = _locate_set(set, data_dir=data_dir, locate=locate_dataset)
+    train_files = sorted(folder.glob("*_train.csv.gz")) or sorted(folder.glob("*_train.csv"))
+    test_files = sorted(folder.glob("*_test.csv"), key=_task_key)
+    if len(train_files) != 1 or not test_files:
+        from kgreason.data.errors import DatasetNotFoundError
+
+        raise DatasetNotFoundError(
+            f"{folder}: expected one *_train.csv.gz and *_test.csv files, found "
+            f"{[p.name for p in train_files]} and {[p.name for p in test_files]}"
+        )
+    info: dict[str, Any] = {
+        "license": CLUTRR_LICENSE,
+        "citation": CLUTRR_CITATION,
+        "files": {},
+        "relations": list(CLUTRR_EDGE_TYPES),  # the story-graph relation vocabulary, fixed
+    }
+    stats = Counter()
+
+    def load(path: Path) -> list[Example]:
+        name = path.name.removesuffix(".gz").removesuffix(".csv")
+        rows = read_clutrr_file(path, source=f"clutrr/{folder.name}/{name}")
+        fact_sentences = [s for r in rows for s in r.example.metadata["fact_sentences"]]
+        info["files"][path.name] = {
+            "rows": len(rows),
+            "depths": dict(sorted(Counter(r.depth for r in rows).items())),
+            "noise": dict(Counter(r.example.metadata["noise"] for r in rows)),
+            "facts": len(fact_sentences),
+            "facts_without_sentence": sum(s is None for s in fact_sentences),
+            "untyped_noise_edges": sum(r.untyped for r in rows),
+        }
+        stats["read_ok"] += sum(r.read_ok for r in rows)
+        stats["read_total"] += sum(r.read_total for r in rows)
+        return [r.example for r in rows]
+
+    pool = load(train_files[0])
+    test = [example for path in test_files for example in load(path)]
+    positions = list(range(len(pool)))
+    depths = [example.metadata["depth"] for example in pool]
+    train_pos, dev_pos = train_test_split(
+        positions, test_size=dev_fraction, stratify=depths, random_state=split_seed
+    )
+    train_pos, dev_pos = sorted(train_pos), sorted(dev_pos)
+    if max_train and max_train < len(train_pos):
+        train_pos = sorted(random.Random(split_seed).sample(train_pos, max_train))
+    info["edge_reading"] = {
+        "path_edges": stats["read_total"],
+        "read_as_their_type": stats["read_ok"],
+        "note": "reading a path edge's relation from its sentence, compared with the data's edge type",
+    }
+    info["test_by_depth"] = dict(sorted(Counter(e.metadata["depth"] for e in test).items()))
+    return DatasetSplits(
+        name="clutrr",
+        train=[pool[i] for i in train_pos],
+        dev=[pool[i] for i in dev_pos],
+        test=test,
+        labels=list(CLUTRR_LABELS),
+        files=[*train_files, *test_files],
+        options={"set": set, "dev_fraction": dev_fraction, "split_seed": split_seed, "max_train": max_train},
+        info=info,
+    )
+
+
+def _task_key(path: Path) -> tuple[int, ...]:
+    task = path.name.split("_")[0]
+    return tuple(int(part) for part in re.findall(r"\d+", task))
+
+
+def _locate_set(name: str, *, data_dir: str | Path | None, locate: Any) -> Path:
+    """The set's folder: ``data_dir/clutrr/<set>``, or ``data_dir`` itself when it is the set's folder."""
+    return locate(f"clutrr/{name}", data_dir=data_dir, required=["config.json"])
