@@ -33,7 +33,7 @@ readers.register("story_relations", "kgreason.data.story_relations:read_story_re
 
 
 #: Recently read datasets, by (name, data folder, options): a suite reads the same splits for every variant.
-_RECENT: dict[tuple, DatasetSplits] = {}
+_RECENT: dict[tuple, tuple[DatasetSplits, list]] = {}
 _RECENT_SIZE = 4
 
 
@@ -43,7 +43,8 @@ def read_dataset(
     """Read the registered dataset ``name`` with reader ``options`` (e.g. ``agreement=50, split_seed=42``).
 
     The last few datasets read are kept in memory (``cache``), so repeated reads of the same dataset with the
-    same options and data folder return the same :class:`DatasetSplits`; treat it as read-only.
+    same options and data folder return the same :class:`DatasetSplits` (treat it as read-only) while none of
+    its files has changed (size and modification time).
 
     Raises:
         RegistryError: no reader is registered as ``name``.
@@ -60,13 +61,28 @@ def read_dataset(
                 )
     key = (name, str(default_data_dir(data_dir)), repr(sorted(options.items())))
     if cache and key in _RECENT:
-        return _RECENT[key]
+        kept, stamps = _RECENT[key]
+        if _file_stamps(kept.files) == stamps:
+            return kept
     splits = reader(data_dir=data_dir, **options)
     if cache:
-        _RECENT[key] = splits
+        _RECENT[key] = (splits, _file_stamps(splits.files))
         while len(_RECENT) > _RECENT_SIZE:
             _RECENT.pop(next(iter(_RECENT)))
     return splits
+
+
+def _file_stamps(files: Sequence[str | Path]) -> list[tuple[str, int, int] | tuple[str]]:
+    """(path, size, mtime) of each file; a missing file is (path,)."""
+    stamps: list[tuple[str, int, int] | tuple[str]] = []
+    for file in files:
+        try:
+            stat = Path(file).stat()
+        except OSError:
+            stamps.append((str(file),))
+            continue
+        stamps.append((str(file), stat.st_size, stat.st_mtime_ns))
+    return stamps
 
 
 def _keyword_options(reader: Any) -> set[str] | None:

@@ -92,14 +92,14 @@ def _rebuild(
 ) -> Example:
     """A new example with ``story``'s facts and sentences; earlier interventions are kept in a list."""
     meta = copy.deepcopy(example.metadata)
-    meta["sentences"] = list(story.sentences)
+    meta["sentences"] = list(story.sentences) or [EMPTY_STORY]  # text encoders need a non-empty input
     meta["fact_sentences"] = list(story.fact_sentences)
     meta["path"] = list(story.path)
     previous = meta.get("intervention")
     meta["intervention"] = intervention if previous is None else {**intervention, "previous": previous}
     return replace(
         example,
-        text=" ".join(story.sentences) or EMPTY_STORY,
+        text=" ".join(meta["sentences"]),
         facts=[tuple(f) for f in story.facts],  # type: ignore[misc]
         label=example.label if keep_label else label,
         metadata=meta,
