@@ -222,8 +222,10 @@ class ReasoningSuiteRunner:
             )
         result = run_experiment(config, seed=seed, resume=self.resume)
         model = KGReasonModel.from_pretrained(Path(result.run_dir) / "best")
+        # the predictor encodes the examples it is given; the splits prepare() encodes are not needed again
         prepared = prepare(
-            dataclasses.replace(config, data=dataclasses.replace(config.data, max_train=1)), model=model
+            dataclasses.replace(config, data=dataclasses.replace(config.data, max_train=1, max_eval=1)),
+            model=model,
         )
         predictor = ModelPredictor(
             name=variant,
