@@ -13,6 +13,7 @@ import typer
 
 from kgreason.bench.cli import bench_app
 from kgreason.errors import KGReasonError
+from kgreason.finance.cli import finance_app
 from kgreason.kge.cli import kge_app
 from kgreason.rules.cli import rules_app
 
@@ -27,6 +28,7 @@ app.add_typer(kb_app, name="kb")
 app.add_typer(kge_app, name="kge")
 app.add_typer(bench_app, name="bench")
 app.add_typer(rules_app, name="rules")
+app.add_typer(finance_app, name="finance")
 
 FormatOption = Annotated[
     str | None,

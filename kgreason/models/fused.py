@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,7 +47,7 @@ from torch import Tensor, nn
 from kgreason.models.config import HEADS, VARIANTS, ModelConfig
 from kgreason.models.gnn import RelationalGNN
 from kgreason.models.heads import Head
-from kgreason.models.knowledge import NODE_FEATURES, QUERY_ROLES, EntityFeatures
+from kgreason.models.knowledge import NODE_FEATURES, NODE_STATUS, QUERY_ROLES, EntityFeatures
 from kgreason.models.output import ModelOutput
 from kgreason.tasks.base import IGNORE_INDEX
 
@@ -55,6 +56,8 @@ if TYPE_CHECKING:
 
     from kgreason.training.batch import Batch
 
+#: Most texts whose frozen-encoder states are kept (``freeze_encoder``): ~30 MB of float32 at width 384.
+CLS_CACHE_SIZE = 20_000
 #: Node types: the example's context node, a seed entity (linked in the text), any other entity.
 CONTEXT, SEED, OTHER = 0, 1, 2
 
@@ -69,7 +72,8 @@ class ReasonerOutput:
     """What the graph side gives the head.
 
     Shapes:
-        vector: (G, 2H) context-node state ⊕ pooled graph, one row per graph
+        vector: (G, 2H) context-node state ⊕ pooled graph (⊕ mean seed-node state with ``seed_readout``: (G, 3H)),
+            one row per graph
         node_relevance: (N,) relevance of each KB node to its text (``None`` without text)
         graph_attention: (N,) pooling weight of each KB node within its graph
     """
@@ -99,13 +103,19 @@ class EntityEncoder(nn.Module):
         self.proj = None
         self.register_buffer("kge", None)
         self.register_buffer("names", None)
+        self.register_buffer("attributes", None)
         if kind == "learned":
             if self.num_entities > 0:
                 self.learned = nn.Embedding(self.num_entities, hidden)
                 nn.init.normal_(self.learned.weight, std=0.02)
             return
         features = features or EntityFeatures()
-        want = {"kge": ("kge",), "names": ("names",), "kge+names": ("kge", "names")}[kind]
+        want = {
+            "kge": ("kge",),
+            "names": ("names",),
+            "kge+names": ("kge", "names"),
+            "attributes": ("attributes",),
+        }[kind]
         width = 0
         for part in want:
             table = getattr(features, part)
@@ -142,7 +152,8 @@ class EntityEncoder(nn.Module):
             if self.learned is None:
                 return unknown
             return torch.where(known[:, None], self.learned(ids), unknown)  # (N, H)
-        parts = [table[ids] for table in (self.kge, self.names) if table is not None]  # (N, d_i)
+        tables = (self.kge, self.names, self.attributes)
+        parts = [table[ids] for table in tables if table is not None]  # (N, d_i)
         projected = self.proj(torch.cat(parts, dim=-1))  # (N, H)
         return torch.where(known[:, None], projected, unknown)  # (N, H)
 
@@ -166,6 +177,11 @@ class GraphReasoner(nn.Module):
         # query roles of story-graph nodes (``node_role``: 0 other, 1 query head, 2 query tail); zero at start
         self.node_role = nn.Embedding(len(QUERY_ROLES), hidden)
         nn.init.zeros_(self.node_role.weight)
+        # known outcomes of nodes (``node_status``: 0 unknown, 1 negative, 2 positive); zero at start
+        self.node_status = None
+        if config.node_status:
+            self.node_status = nn.Embedding(len(NODE_STATUS), hidden)
+            nn.init.zeros_(self.node_status.weight)
         if text_dim > 0:
             self.context = nn.Linear(text_dim, hidden)
             self.relevance = nn.Bilinear(hidden, hidden, 1)
@@ -182,10 +198,11 @@ class GraphReasoner(nn.Module):
         self.query = nn.Linear(hidden, hidden)
         self.key = nn.Linear(hidden, hidden)
         self.value = nn.Linear(hidden, hidden)
+        self.seed_readout = bool(config.seed_readout)
 
     @property
     def out_dim(self) -> int:
-        return 2 * self.hidden
+        return (3 if self.seed_readout else 2) * self.hidden
 
     def forward(self, graph: GraphBatch, *, cls: Tensor | None, num_graphs: int) -> ReasonerOutput:
         """Reason over ``num_graphs`` subgraphs (``cls``: (G, D) [CLS] states, ``None`` for the graph variant)."""
@@ -212,6 +229,9 @@ class GraphReasoner(nn.Module):
         role = getattr(graph, "node_role", None)
         if role is not None:
             h = h + self.node_role(role.long())  # (N, H) who is asked about (a directed query pair)
+        status = getattr(graph, "node_status", None)
+        if self.node_status is not None and status is not None:
+            h = h + self.node_status(status.long())  # (N, H) what is known of each node's outcome
         if self.context is not None:
             if cls is None:
                 raise ValueError("the fused graph side needs the encoder's [CLS] states")
@@ -253,14 +273,83 @@ class GraphReasoner(nn.Module):
         pooled = scatter(
             attention[:, None] * self.value(node_states), batch, dim=0, dim_size=num_graphs, reduce="sum"
         )  # (G, H); zero for empty graphs
-        vector = torch.cat([context_states, pooled], dim=-1)  # (G, 2H)
+        parts = [context_states, pooled]
+        if self.seed_readout:
+            seeds = scatter(
+                node_states[seed], batch[seed], dim=0, dim_size=num_graphs, reduce="mean"
+            )  # (G, H) mean state of each graph's seed nodes (node classification: the node itself)
+            parts.append(seeds)
+        vector = torch.cat(parts, dim=-1)  # (G, 2H) or (G, 3H)
         return ReasonerOutput(vector=vector, node_relevance=relevance, graph_attention=attention)
+
+
+def last_label_margin(logits: Tensor) -> Tensor:
+    """(B,) the last label's logit minus the largest other logit (for two labels: the log-odds of label 1)."""
+    if logits.shape[-1] == 1:
+        return logits[:, 0]
+    return logits[:, -1] - logits[:, :-1].max(-1).values
 
 
 def _graph_any(mask: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
     """(G,) whether any node of each graph is set in ``mask``."""
     counts = torch.zeros(num_graphs, dtype=torch.long, device=mask.device)  # (G,)
     return counts.index_add(0, batch, mask.long()) > 0
+
+
+class TabularTerm(nn.Module):
+    """Logits from an example's tabular features, added to the head's logits.
+
+    Free features (sign 0) go through a small MLP. Signed features enter only the last label's logit, as
+    ``Σ_k sign_k · softplus(w_k) · x_k``: their effect is monotone in the direction of their sign by construction
+    (and each one's contribution is readable from the weights).
+
+    Shapes:
+        features: (B, F) -> logits (B, L)
+    """
+
+    def __init__(
+        self, *, num_features: int, monotone: Sequence[int], num_labels: int, hidden: int = 64, dropout: float
+    ) -> None:
+        super().__init__()
+        signs = [int(v) for v in monotone] if monotone else [0] * num_features
+        if len(signs) != num_features:
+            raise ValueError(f"feature_monotone has {len(signs)} signs for num_features={num_features}")
+        if any(v not in (-1, 0, 1) for v in signs):
+            raise ValueError(f"feature_monotone values must be -1, 0 or +1, got {signs}")
+        self.num_labels = num_labels
+        sign_t = torch.tensor(signs, dtype=torch.float32)  # (F,)
+        self.register_buffer("free_index", torch.nonzero(sign_t == 0).squeeze(-1), persistent=False)
+        self.register_buffer("signed_index", torch.nonzero(sign_t != 0).squeeze(-1), persistent=False)
+        self.register_buffer("signs", sign_t[sign_t != 0], persistent=False)  # (S,)
+        self.mlp = None
+        if self.free_index.numel():
+            self.mlp = nn.Sequential(
+                nn.Linear(int(self.free_index.numel()), hidden),
+                nn.GELU(),
+                nn.Dropout(dropout),
+                nn.Linear(hidden, num_labels),
+            )
+        self.monotone_weight = None
+        if self.signed_index.numel():
+            self.monotone_weight = nn.Parameter(torch.zeros(int(self.signed_index.numel())))  # (S,)
+
+    def monotone_coefficients(self) -> Tensor:
+        """(S,) effective signed weights of the monotone features on the last label's logit."""
+        if self.monotone_weight is None:
+            return torch.zeros(0)
+        return self.signs * nn.functional.softplus(self.monotone_weight)  # (S,)
+
+    def forward(self, features: Tensor) -> Tensor:
+        features = features.float()
+        logits = features.new_zeros(features.shape[0], self.num_labels)  # (B, L)
+        if self.mlp is not None:
+            logits = logits + self.mlp(features[:, self.free_index])  # (B, L)
+        if self.monotone_weight is not None:
+            margin = (features[:, self.signed_index] * self.monotone_coefficients()).sum(-1)  # (B,)
+            logits = logits + nn.functional.pad(
+                margin[:, None], (self.num_labels - 1, 0)
+            )  # (B, L) last column
+        return logits
 
 
 class KGReasonModel(nn.Module):
@@ -304,6 +393,8 @@ class KGReasonModel(nn.Module):
                 self.tokenizer = tokenizer if tokenizer is not None else parts.tokenizer
             text_dim = int(encoder.config.hidden_size)
             self.encoder = encoder
+            if config.freeze_encoder:
+                encoder.requires_grad_(False)
         else:
             self.encoder = None
         self.reasoner: GraphReasoner | None = None
@@ -324,6 +415,21 @@ class KGReasonModel(nn.Module):
             graph_dim=graph_dim,
             dropout=config.dropout,
         )
+        self.tabular = None
+        if config.num_features > 0:
+            self.tabular = TabularTerm(
+                num_features=config.num_features,
+                monotone=config.feature_monotone,
+                num_labels=config.num_labels,
+                dropout=config.dropout,
+            )
+
+    def train(self, mode: bool = True) -> KGReasonModel:
+        """Set training mode; a frozen encoder stays in eval mode (no dropout)."""
+        super().train(mode)
+        if self.encoder is not None and self.config.freeze_encoder:
+            self.encoder.eval()
+        return self
 
     # ------------------------------------------------------------------------------------------- forward
     def forward(self, batch: Batch) -> ModelOutput:
@@ -340,10 +446,7 @@ class KGReasonModel(nn.Module):
         rows = int(input_ids.shape[0])  # B, or B·C
         tokens = None
         if self.encoder is not None:
-            kwargs = {"input_ids": input_ids, "attention_mask": mask}
-            if types is not None:
-                kwargs["token_type_ids"] = types
-            tokens = self.encoder(**kwargs).last_hidden_state  # (R, T, D)
+            tokens = self._encode(input_ids, mask, types)  # (R, T, D), or (R, 1, D) from the frozen cache
 
         graph_vector = relevance = attention = None
         if self.reasoner is not None:
@@ -374,6 +477,12 @@ class KGReasonModel(nn.Module):
             num_tokens=int(input_ids.shape[1]),
         )
         logits, pooled = out.logits, out.features  # (R, L) / (R, T, L), (R, D) / (R, T, D)
+        if self.tabular is not None:
+            if batch.features is None:
+                raise ValueError(
+                    f"the model was built with num_features={self.config.num_features}: batch.features is missing"
+                )
+            logits = logits + self.tabular(batch.features)  # (B, L)
         if choice:
             logits = logits.view(num_examples, num_choices)  # (B, C)
             empty = mask.view(num_examples, num_choices, -1).sum(-1) == 0  # (B, C) padded choices
@@ -385,6 +494,8 @@ class KGReasonModel(nn.Module):
             loss = nn.functional.cross_entropy(flat, batch.labels.reshape(-1), ignore_index=IGNORE_INDEX)
             if self.config.constraint_weight > 0 and batch.label_masks is not None:
                 loss = loss + self.rule_loss(logits, batch.label_masks)
+            if self.config.graph_rule_weight > 0 and self.reasoner is not None:
+                loss = loss + self.graph_rule_loss(batch, logits=logits, tokens=tokens)
             if self.training and self.encoder is not None:
                 from kgreason.models.peft import adalora_regularization
 
@@ -413,6 +524,79 @@ class KGReasonModel(nn.Module):
             probs, masks, tnorm=self.config.constraint_tnorm, weight=self.config.constraint_weight
         )
 
+    def _encode(self, input_ids: Tensor, mask: Tensor, types: Tensor | None) -> Tensor:
+        """Encoder token states. A frozen encoder under a sequence head reads only [CLS], so its [CLS] states are
+        cached by token ids (deterministic: no gradients, dropout off) and returned as ``(R, 1, D)``."""
+        kwargs = {"input_ids": input_ids, "attention_mask": mask}
+        if types is not None:
+            kwargs["token_type_ids"] = types
+        if not (self.config.freeze_encoder and self.config.head == "sequence"):
+            return self._pool(self.encoder(**kwargs).last_hidden_state, mask)  # (R, T, D)
+        cache = self.__dict__.setdefault("_cls_cache", {})
+        keys = [bytes(row[m.bool()].cpu().numpy()) for row, m in zip(input_ids, mask, strict=True)]
+        missing = [i for i, key in enumerate(keys) if key not in cache]
+        if missing:
+            index = torch.tensor(missing, device=input_ids.device)
+            with torch.no_grad():
+                chosen = {k: v[index] for k, v in kwargs.items()}
+                states = self.encoder(**chosen).last_hidden_state  # (M, T, D)
+                states = self._pool(states, mask[index])[:, 0]  # (M, D)
+            for i, state in zip(missing, states.float(), strict=True):
+                cache[keys[i]] = state.clone()  # a copy: a view would keep the batch's (M, T, D) states alive
+        found = torch.stack([cache[key] for key in keys]).to(input_ids.device)  # (R, D)
+        while len(cache) > CLS_CACHE_SIZE:  # bounded (a long-running service): oldest texts go first
+            cache.pop(next(iter(cache)))
+        return found[:, None, :]  # (R, 1, D)
+
+    def _pool(self, tokens: Tensor, mask: Tensor) -> Tensor:
+        """``tokens`` with the [CLS] slot holding the masked mean of the token states (``text_pooling: mean``)."""
+        if self.config.text_pooling == "cls":
+            return tokens
+        weights = mask.to(tokens.dtype)[..., None]  # (R, T, 1)
+        mean = (tokens * weights).sum(1) / weights.sum(1).clamp(min=1)  # (R, D)
+        return torch.cat([mean[:, None], tokens[:, 1:]], dim=1)  # (R, T, D)
+
+    def margin_without_rule_edges(self, batch: Batch, *, tokens: Tensor | None = None) -> Tensor | None:
+        """(B,) the last label's margin (its logit minus the best other) with ``graph.rule_edge_mask`` edges
+        removed, or ``None`` when the batch marks none. ``tokens``: the encoder states, when already computed."""
+        graph = batch.graph
+        mask = getattr(graph, "rule_edge_mask", None) if graph is not None else None
+        if self.reasoner is None or mask is None or not bool(mask.any()):
+            return None
+        from torch_geometric.data import Data
+
+        keep = ~mask.bool()  # (E,)
+        fields = {"edge_index": graph.edge_index[:, keep], "edge_type": graph.edge_type[keep]}
+        for name in ("n_id", "batch", "seed_mask", "node_role", "node_status"):
+            value = getattr(graph, name, None)
+            if value is not None:
+                fields[name] = value
+        reduced = Data(**fields, num_nodes=int(graph.n_id.numel()))
+        if tokens is None and self.encoder is not None:
+            tokens = self._encode(batch.input_ids, batch.attention_mask, batch.token_type_ids)  # (B, T, D)
+        cls = tokens[:, 0] if tokens is not None else None  # (B, D)
+        vector = self.reasoner(reduced, cls=cls, num_graphs=len(batch)).vector  # (B, 2H)
+        logits = self.head(
+            tokens=tokens,
+            graph=vector,
+            marker_positions=batch.marker_positions,
+            num_tokens=batch.input_ids.shape[1],
+        ).logits  # (B, L)
+        if self.tabular is not None and batch.features is not None:
+            logits = logits + self.tabular(batch.features)
+        return last_label_margin(logits)
+
+    def graph_rule_loss(self, batch: Batch, *, logits: Tensor, tokens: Tensor | None) -> Tensor:
+        """Weighted hinge ``relu(margin_without - margin)`` on examples whose graph marks rule edges."""
+        alone = self.margin_without_rule_edges(batch, tokens=tokens)
+        if alone is None:
+            return logits.new_zeros(()).float()
+        graph = batch.graph
+        edge_graph = graph.batch[graph.edge_index[0]]  # (E,) graph of each edge
+        marked = _graph_any(graph.rule_edge_mask.bool(), edge_graph, len(batch))  # (B,)
+        gap = nn.functional.relu(alone.float() - last_label_margin(logits).float())  # (B,)
+        return self.config.graph_rule_weight * (gap * marked).sum() / marked.sum().clamp(min=1)
+
     # ------------------------------------------------------------------------------------------- persistence
     def save_pretrained(self, directory: str | os.PathLike[str], *, task_config: dict | None = None) -> Path:
         """Write the model folder (see :mod:`kgreason.models.pretrained`)."""
@@ -429,6 +613,8 @@ class KGReasonModel(nn.Module):
 
 
 def _validate(config: ModelConfig) -> None:
+    if config.text_pooling not in ("cls", "mean"):
+        raise ValueError(f"text_pooling must be 'cls' or 'mean', got {config.text_pooling!r}")
     if config.variant not in VARIANTS:
         raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {config.variant!r}")
     if config.head not in HEADS:

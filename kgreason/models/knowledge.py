@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-NODE_FEATURES = ("kge", "names", "kge+names", "learned")
+NODE_FEATURES = ("kge", "names", "kge+names", "learned", "attributes")
 KGE_WEIGHTS = "embeddings.safetensors"
 KGE_ENTITIES = "entities.txt"
 #: ``Example.metadata`` key holding the text retrieval ran on (kept when facts are appended to the text).
@@ -46,6 +46,8 @@ FACT_SEPARATOR = " "
 
 #: ``node_role`` values of story-graph nodes.
 QUERY_ROLES = ("other", "query_head", "query_tail")
+#: ``node_status`` values of graph nodes whose outcome may be known (e.g. a company that already defaulted).
+NODE_STATUS = ("unknown", "negative", "positive")
 
 
 @dataclass
@@ -55,14 +57,17 @@ class EntityFeatures:
     Shapes:
         kge: (E, d_kge) pretrained KG embeddings
         names: (E, d_names) frozen encodings of entity names
+        attributes: (E, d_attr) fixed attribute vectors (e.g. a company's scaled tabular features)
     """
 
     kge: Tensor | None = None
     names: Tensor | None = None
+    attributes: Tensor | None = None
 
     @property
     def shapes(self) -> dict[str, list[int]]:
-        return {k: list(v.shape) for k, v in (("kge", self.kge), ("names", self.names)) if v is not None}
+        parts = (("kge", self.kge), ("names", self.names), ("attributes", self.attributes))
+        return {k: list(v.shape) for k, v in parts if v is not None}
 
 
 def read_kge_vectors(path: str | Path, *, kb: KnowledgeBase) -> Tensor:
@@ -139,6 +144,11 @@ def build_entity_features(
         raise ValueError(f"node_features must be one of {', '.join(NODE_FEATURES)}, got {kind!r}")
     if kind == "learned":
         return None
+    if kind == "attributes":
+        raise ValueError(
+            "node_features='attributes' takes the attribute table from the caller: pass "
+            "EntityFeatures(attributes=...) to the model (see kgreason.finance.dataset)"
+        )
     features = EntityFeatures()
     if "kge" in kind:
         if not config.kge_path:

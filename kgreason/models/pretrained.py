@@ -32,7 +32,11 @@ WEIGHTS_NAME = "model.safetensors"
 ENCODER_DIR = "encoder"
 ADAPTER_DIR = "adapter"
 #: state-dict keys of the entity feature tables (read before building the model, to size them)
-FEATURE_KEYS = {"kge": "reasoner.entities.kge", "names": "reasoner.entities.names"}
+FEATURE_KEYS = {
+    "kge": "reasoner.entities.kge",
+    "names": "reasoner.entities.names",
+    "attributes": "reasoner.entities.attributes",
+}
 
 
 def save_pretrained(
@@ -62,7 +66,7 @@ def save_pretrained(
             plain.encoder = plain.encoder.get_base_model()
     features = {
         part: list(table.shape)
-        for part in ("kge", "names")
+        for part in FEATURE_KEYS
         if plain.reasoner is not None and (table := getattr(plain.reasoner.entities, part)) is not None
     }
     meta = {

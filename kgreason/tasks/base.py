@@ -46,6 +46,7 @@ class EncodedExample:
         graph: the example's subgraph (``edge_index``, ``edge_type``, ``n_id``, ``seed_mask``) for graph variants.
         label_masks: ``(entailed, forbidden)``, one flag per label: what the rules entail / contradict for this
             example (the soft rule-constraint loss reads them); ``None`` without rules.
+        features: tabular features of the example (``ModelConfig.num_features`` of them), or ``None``.
         index: position of the example in its dataset (predictions are returned in this order).
         truncated: whether the text was cut to the model's length limit.
     """
@@ -57,6 +58,7 @@ class EncodedExample:
     word_ids: list[int | None] | None = None
     graph: Data | None = None
     label_masks: tuple[list[bool], list[bool]] | None = None
+    features: list[float] | None = None
     index: int = 0
     truncated: bool = False
 

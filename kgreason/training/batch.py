@@ -31,6 +31,7 @@ class Batch:
             classification), or ``None``.
         label_masks: ``(B, 2, L)`` booleans: labels the rules entail (``[:, 0]``) and contradict (``[:, 1]``) for
             each example, or ``None``.
+        features: ``(B, F)`` float tabular features, or ``None``.
     """
 
     input_ids: Tensor
@@ -42,6 +43,7 @@ class Batch:
     index: Tensor | None = None
     word_ids: Tensor | None = None
     label_masks: Tensor | None = None
+    features: Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.input_ids.shape[0])
@@ -130,8 +132,12 @@ class Collator:
             label_masks = torch.tensor(
                 [list(item.label_masks) for item in items], dtype=torch.bool
             )  # (B, 2, L)
+        features = None
+        if items[0].features is not None:
+            features = torch.tensor([item.features for item in items], dtype=torch.float32)  # (B, F)
         return Batch(
             label_masks=label_masks,
+            features=features,
             input_ids=input_ids,
             attention_mask=attention,
             token_type_ids=types,

@@ -1,0 +1,327 @@
+"""The risk model: featurizer, monotone and guarantor rules, training, scoring, explanations, what-ifs, CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from kgreason.finance.dataset import (
+    STATUS_DEFAULTED,
+    STATUS_UNKNOWN,
+    CompanyFeaturizer,
+    FeatureScaler,
+    FeaturizerConfig,
+)
+from kgreason.finance.graph import DEFAULT
+from kgreason.models.fused import TabularTerm
+
+SMALL = {"num_companies": 240, "num_groups": 60}
+
+
+@pytest.fixture(scope="module")
+def small_graph():
+    from kgreason.finance.generator import read_company_generator
+
+    return read_company_generator(**SMALL)
+
+
+# ----------------------------------------------------------------------------------------------- features
+def test_scaler_is_increasing_and_fills_missing():
+    x = np.array([[1.0, 1e6], [2.0, np.nan], [3.0, 1e3], [4.0, 5e4]], dtype=np.float32)
+    scaler = FeatureScaler.fit(x, names=["a", "capital"])
+    assert scaler.log == [False, True]  # the heavy-tailed column is log-scaled
+    z = scaler.transform(x)
+    assert z[1, 1] == 0.0  # missing -> the training mean
+    assert np.all(np.diff(z[:, 0]) > 0)
+    grid = scaler.transform(np.array([[0.0, v] for v in (10.0, 1e3, 1e5, 1e7)]))
+    assert np.all(np.diff(grid[:, 1]) > 0)  # both steps are increasing: monotone effects keep their sign
+    again = FeatureScaler.from_dict(json.loads(json.dumps(scaler.to_dict())))
+    np.testing.assert_allclose(again.transform(x), z)
+    with pytest.raises(ValueError, match="columns"):
+        scaler.transform(np.zeros((2, 3)))
+
+
+def test_tabular_term_is_monotone_by_construction():
+    torch.manual_seed(0)
+    term = TabularTerm(num_features=3, monotone=[1, 0, -1], num_labels=2, dropout=0.0).eval()
+    with torch.no_grad():
+        term.monotone_weight.normal_()
+        base = torch.randn(64, 3)
+        for column, sign in ((0, 1), (2, -1)):
+            up = base.clone()
+            up[:, column] += torch.rand(64) * 3
+            margin = lambda t: term(t)[:, 1] - term(t)[:, 0]  # noqa: E731
+            assert torch.all(sign * (margin(up) - margin(base)) >= -1e-6)
+    assert term.monotone_coefficients().shape == (2,)
+    with pytest.raises(ValueError, match="signs"):
+        TabularTerm(num_features=2, monotone=[1], num_labels=2, dropout=0.0)
+    with pytest.raises(ValueError, match="-1, 0 or"):
+        TabularTerm(num_features=1, monotone=[2], num_labels=2, dropout=0.0)
+
+
+def test_featurizer_hides_own_outcome_and_marks_guarantor_rule(small_graph):
+    g = small_graph
+    featurizer = CompanyFeaturizer.build(g)
+    status = featurizer.node_status()
+    train = g.rows("train")
+    assert np.all(status[g.companies[g.rows("test")]] == STATUS_UNKNOWN)  # test outcomes are never inputs
+    known = g.companies[train[g.labels[train] == DEFAULT]]
+    assert np.all(status[known] == STATUS_DEFAULTED)
+    guarantees = g.relation_id("guarantees")
+    checked = 0
+    for row in train.tolist():
+        graph = featurizer.ego_graph(row)
+        seed = int(graph.seed_mask.nonzero()[0])
+        assert int(graph.node_status[seed]) == STATUS_UNKNOWN  # its own label is hidden
+        ei = graph.edge_index
+        expected = (
+            (graph.edge_type == guarantees) & (ei[0] == seed) & (graph.node_status[ei[1]] == STATUS_DEFAULTED)
+        )
+        assert torch.equal(graph.rule_edge_mask, expected)
+        checked += int(expected.any())
+    assert checked > 0  # some training companies guarantee a known default
+    text = featurizer.company_text(int(train[0])).text
+    assert "It " in text or "it." in text
+    off = CompanyFeaturizer.build(g, config=FeaturizerConfig(monotone=False))
+    assert off.signs == [0] * len(g.feature_names)
+    assert featurizer.node_attributes().shape[1] == len(g.feature_names) - len(g.monotone) + 5
+
+
+# ---------------------------------------------------------------------------------------- end to end
+@pytest.fixture(scope="module")
+def risk_run(tmp_path_factory, tiny_encoder):
+    from kgreason.config import build_config
+    from kgreason.finance.config import RiskConfig
+    from kgreason.finance.training import train_risk_model
+
+    root = tmp_path_factory.mktemp("risk")
+    config = build_config(
+        RiskConfig,
+        {
+            "name": "tiny",
+            "output_dir": str(root / "{name}" / "seed{seed}"),
+            "data": {"source": "generator", "options": SMALL},
+            "featurizer": {"max_nodes": 24},
+            "model": {
+                "variant": "fused",
+                "encoder": str(tiny_encoder),
+                "max_length": 64,
+                "graph_rule_weight": 1.0,
+                "gnn": {"hidden": 16, "layers": 1},
+            },
+            "trainer": {"epochs": 1, "batch_size": 16, "progress": False, "tensorboard": False},
+        },
+    )
+    return train_risk_model(config, seed=3)
+
+
+def test_training_writes_a_complete_run(risk_run):
+    run = risk_run.run_dir
+    for name in ("config.yaml", "metrics.json", "featurizer.json", "calibrator.json", "scores.csv", "best"):
+        assert (run / name).exists(), name
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert 0.0 <= metrics["test"]["auc"] <= 1.0 and metrics["model_version"].startswith("tiny-")
+    assert metrics["calibration"] in ("platt", "isotonic")
+    with (run / "scores.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert {r["split"] for r in rows} == {"dev", "test"}
+    assert all(0.0 <= float(r["probability"]) <= 1.0 for r in rows)
+
+
+def test_finished_run_is_read_back_and_another_config_refused(risk_run):
+    import dataclasses
+
+    import yaml
+
+    from kgreason.config import build_config
+    from kgreason.errors import ConfigError
+    from kgreason.finance.config import RiskConfig
+    from kgreason.finance.training import train_risk_model
+
+    data = yaml.safe_load((risk_run.run_dir / "config.yaml").read_text())
+    config = build_config(RiskConfig, data)
+    again = train_risk_model(config, seed=3)
+    assert again.model_version == risk_run.model_version and again.test == risk_run.test
+    other = dataclasses.replace(
+        config, calibration="platt" if risk_run.calibration != "platt" else "isotonic"
+    )
+    with pytest.raises(ConfigError, match="another config"):
+        train_risk_model(other, seed=3)
+
+
+def test_scorer_scores_explains_and_answers_what_ifs(risk_run):
+    from kgreason.finance.records import Scenario, Scorer
+    from kgreason.finance.scoring import RiskScorer
+
+    scorer = RiskScorer.load(risk_run.run_dir)
+    assert isinstance(scorer, Scorer)
+    g = scorer.prepared.graph
+    ids = scorer.company_ids()[:3]
+    scores = scorer.score(ids, top_reasons=2)
+    assert [s.company_id for s in scores] == ids
+    assert all(0 <= s.probability <= 1 and len(s.reasons) <= 2 for s in scores)
+    assert all(s.model_version == risk_run.model_version for s in scores)
+    with pytest.raises(KeyError, match="nope"):
+        scorer.score(["nope"])
+    explanation = scorer.explain(ids[0], top=5)
+    assert explanation.features and all(r.code.startswith("F:") for r in explanation.features)
+    assert all(r.code.startswith("T:") for r in explanation.facts)
+    # a guarantor and the company it guarantees
+    h, t = g.edges_of("guarantees")[0]
+    guarantor, debtor = g.nodes[int(h)], g.nodes[int(t)]
+    what = scorer.what_if(guarantor, Scenario(kind="neighbour_defaults", target=debtor))
+    assert what.before == pytest.approx(scorer.score([guarantor], top_reasons=0)[0].probability, abs=1e-6)
+    removed = scorer.what_if(guarantor, Scenario(kind="remove_edge", target=debtor, relation="guarantees"))
+    assert 0 <= removed.after <= 1
+    monotone = next(iter(g.monotone))
+    low = scorer.what_if(guarantor, Scenario(kind="set_feature", target=monotone, value=0))
+    high = scorer.what_if(guarantor, Scenario(kind="set_feature", target=monotone, value=50))
+    assert high.after >= low.after - 1e-6  # monotone rule holds end to end
+    for bad in (
+        Scenario(kind="explode", target=debtor),
+        Scenario(kind="set_feature", target="no_such_feature", value=1.0),
+        Scenario(kind="remove_edge", target=debtor, relation="supplies"),
+        Scenario(kind="neighbour_defaults", target=guarantor),
+    ):
+        with pytest.raises(ValueError):
+            scorer.what_if(guarantor, bad)
+
+
+def test_service_over_the_real_scorer(risk_run, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from kgreason.finance.audit import verify
+    from kgreason.finance.scoring import RiskScorer
+    from kgreason.finance.service import create_app
+
+    scorer = RiskScorer.load(risk_run.run_dir)
+    log = tmp_path / "audit.jsonl"
+    client = TestClient(create_app(scorer, audit_log=log, audit_fsync=False))
+    ids = scorer.company_ids()[:2]
+    reply = client.post("/score", json={"company_ids": ids, "top_reasons": 1})
+    assert reply.status_code == 200, reply.text
+    assert [s["company_id"] for s in reply.json()["scores"]] == ids
+    assert client.post("/score", json={"company_ids": ["ghost"]}).status_code == 404
+    assert client.get(f"/explain/{ids[0]}").status_code == 200
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert verify(log).records == len(records)
+    assert [r["status"] for r in records].count(200) == 3  # two scores and one explanation
+    assert any(r["status"] == 404 for r in records)  # the refused request is audited too
+    assert {r["model_version"] for r in records if r["status"] == 200} == {risk_run.model_version}
+
+
+def test_cli_score_writes_scores_and_rejects_bad_input(risk_run, tmp_path):
+    from typer.testing import CliRunner
+
+    from kgreason.cli import app
+
+    companies = tmp_path / "companies.csv"
+    companies.write_text("company_id\nC00000\nC00001\n")
+    out = tmp_path / "scores.csv"
+    runner = CliRunner()
+    done = runner.invoke(
+        app,
+        ["finance", "score", "--model", str(risk_run.run_dir), "--input", str(companies), "--out", str(out)],
+    )
+    assert done.exit_code == 0, done.output
+    rows = list(csv.DictReader(out.open()))
+    assert [r["company_id"] for r in rows] == ["C00000", "C00001"] and "reason_3" in rows[0]
+    assert all(
+        0 <= float(r["probability"]) <= 1 and r["model_version"] == risk_run.model_version for r in rows
+    )
+    bad = tmp_path / "bad.csv"
+    bad.write_text("company_id\nC00000\nC00000\n")
+    failed = runner.invoke(
+        app, ["finance", "score", "--model", str(risk_run.run_dir), "--input", str(bad), "--out", str(out)]
+    )
+    assert failed.exit_code == 2 and "bad.csv" in failed.output and "line 3" in failed.output
+    unknown = tmp_path / "unknown.csv"
+    unknown.write_text("company_id\nX1\n")
+    failed = runner.invoke(
+        app,
+        ["finance", "score", "--model", str(risk_run.run_dir), "--input", str(unknown), "--out", str(out)],
+    )
+    assert failed.exit_code == 2 and "X1" in failed.output
+    assert len(list(csv.DictReader(out.open()))) == 2  # failed runs leave the earlier output untouched
+    extra = tmp_path / "extra.csv"
+    extra.write_text("company_id,no_such_feature\nC00000,1\n")
+    failed = runner.invoke(
+        app, ["finance", "score", "--model", str(risk_run.run_dir), "--input", str(extra), "--out", str(out)]
+    )
+    assert failed.exit_code == 2 and "no_such_feature" in failed.output
+
+
+def test_frozen_encoder_caches_cls_states_exactly(tiny_encoder):
+    from kgreason.models.config import ModelConfig
+    from kgreason.models.fused import KGReasonModel
+    from kgreason.training.batch import Collator
+
+    torch.manual_seed(0)
+    frozen = KGReasonModel(ModelConfig(encoder=str(tiny_encoder), freeze_encoder=True)).train()
+    assert not any(p.requires_grad for p in frozen.encoder.parameters())
+    assert not frozen.encoder.training  # dropout stays off in a frozen encoder
+    tok = frozen.tokenizer
+    from kgreason.tasks.base import EncodedExample
+
+    items = [
+        EncodedExample(input_ids=tok(text)["input_ids"], labels=i % 2, index=i)
+        for i, text in enumerate(["Sales fell.", "Profit rose sharply this year.", "Sales fell."])
+    ]
+    batch = Collator(pad_token_id=tok.pad_token_id)(items)
+    frozen.eval()  # (the head's dropout would differ between calls)
+    first = frozen(batch)
+    assert len(frozen._cls_cache) == 2  # two distinct texts
+    again = frozen(batch)
+    torch.testing.assert_close(first.logits, again.logits)
+    direct = frozen.encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state[
+        :, 0
+    ]
+    cached = frozen._encode(batch.input_ids, batch.attention_mask, None)[:, 0]
+    torch.testing.assert_close(cached, direct)
+    import kgreason.models.fused as fused_module
+
+    small = pytest.MonkeyPatch()
+    small.setattr(fused_module, "CLS_CACHE_SIZE", 1)
+    try:
+        bounded = frozen._encode(batch.input_ids, batch.attention_mask, None)[:, 0]
+    finally:
+        small.undo()
+    torch.testing.assert_close(bounded, direct)  # a batch larger than the cache is still answered exactly
+    assert len(frozen._cls_cache) == 1
+    frozen.train()
+    frozen(batch).loss.backward()  # the head still trains
+    assert frozen.head.mlp[1].weight.grad is not None
+
+
+def test_contagion_recovery_compares_with_the_generators_truth(risk_run):
+    import yaml
+
+    from kgreason.config import build_config
+    from kgreason.finance.bench import FinanceSuite
+    from kgreason.finance.config import RiskConfig
+    from kgreason.finance.recovery import contagion_recovery
+
+    config = build_config(RiskConfig, yaml.safe_load((risk_run.run_dir / "config.yaml").read_text()))
+    found = contagion_recovery(
+        suite=FinanceSuite(recovery_samples=200),
+        graph_config=config.data,
+        run_dirs=[risk_run.run_dir],
+        pairs=8,
+    )
+    assert 0 < found["pairs"] <= 8
+    assert (
+        0.0 < found["true_effect_do"] < 1.0 and -1.0 < found["true_effect_matched"] < 1.0
+    )  # guarantee contagion is real in the generator
+    low, high = found["estimated_ci95"]
+    assert low <= found["estimated_effect"] <= high
+    assert isinstance(found["truth_in_ci"], bool) and "generator's truth" in found["summary"]
+    with pytest.raises(ValueError, match="generator"):
+        contagion_recovery(
+            suite=FinanceSuite(),
+            graph_config=type(config.data)(source="smesd"),
+            run_dirs=[risk_run.run_dir],
+        )
