@@ -25,6 +25,10 @@ def test_shipped_configs_are_valid():
     for path in paths:
         if path.parent.name == "kge":
             assert load_config(KGEConfig, path).epochs >= 1, path
+        elif path.parent.name == "finance":
+            from kgreason.finance.config import RiskConfig
+
+            assert load_config(RiskConfig, path).trainer.epochs >= 1, path
         elif path.name == "retrieve.yaml":
             assert load_config(RetrieveConfig, path).retrieval.hops >= 1, path
         else:

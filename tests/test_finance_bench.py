@@ -104,20 +104,19 @@ def test_report_aggregates_seeds_and_writes_table_json_and_plots(tmp_path):
     assert "recovered" in md and "leverage" in md and "| X |" in md
 
 
-@pytest.mark.parametrize("name", ["finance.yaml", "finance-smesd.yaml", "finance-tiny.yaml"])
+TINY = Path(__file__).resolve().parents[1] / "configs" / "finance" / "tiny.yaml"
+
+
+@pytest.mark.parametrize("name", ["generator.yaml", "smesd.yaml", "tiny.yaml"])
 def test_shipped_finance_configs_are_valid(name):
     from kgreason.config import load_config
     from kgreason.finance.config import RiskConfig
 
-    config = load_config(RiskConfig, Path(__file__).resolve().parents[1] / "configs" / name)
+    path = TINY.parent / name
+    config = load_config(RiskConfig, path)
     assert config.data.source in ("generator", "smesd") and config.seeds
     with pytest.raises(ConfigError, match="modle"):
-        load_config(
-            RiskConfig, Path(__file__).resolve().parents[1] / "configs" / name, ["modle.variant=graph"]
-        )
-
-
-TINY = Path(__file__).resolve().parents[1] / "configs" / "finance-tiny.yaml"
+        load_config(RiskConfig, path, ["modle.variant=graph"])
 
 
 def test_cli_trains_the_tiny_config(tmp_path):
@@ -142,7 +141,5 @@ def test_cli_trains_the_tiny_config(tmp_path):
     )
     assert done.exit_code == 0, done.output
     assert "test auc=" in done.output and (out / "finance-tiny" / "seed13" / "metrics.json").is_file()
-    bad = CliRunner().invoke(
-        app, ["finance", "train", "configs/finance-tiny.yaml", "--set", "calibration=magic"]
-    )
+    bad = CliRunner().invoke(app, ["finance", "train", str(TINY), "--set", "calibration=magic"])
     assert bad.exit_code == 2 and "calibration" in bad.output
