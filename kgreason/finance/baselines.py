@@ -146,7 +146,7 @@ class TabularBaseline:
     def _matrix(self, graph: CompanyGraph) -> np.ndarray:
         x = np.asarray(graph.features, dtype=np.float64)  # (C, F)
         if self.uses_graph:
-            known = _labelled(graph, "train")
+            known = graph.labelled_rows("train")
             x = np.hstack([x, neighbour_default_features(graph, known_rows=known)])  # (C, F + 2R)
         return x
 
@@ -157,7 +157,7 @@ class TabularBaseline:
     # --------------------------------------------------------------------------------------------- fit
     def fit(self, graph: CompanyGraph) -> TabularBaseline:
         """Fit on the labelled ``train`` rows of ``graph``; returns ``self``."""
-        train = _labelled(graph, "train")
+        train = graph.labelled_rows("train")
         y = graph.labels[train].astype(np.int64)
         if len(np.unique(y)) < 2:
             raise BaselineError(
@@ -165,7 +165,7 @@ class TabularBaseline:
             )
         self.feature_names_ = self._names(graph)
         x_all = self._matrix(graph)  # (C, F')
-        dev = _labelled(graph, "dev")
+        dev = graph.labelled_rows("dev")
         y_dev = graph.labels[dev].astype(np.int64)
         if self.kind.startswith("logistic"):
             self._fit_logistic(x_all[train], y, x_all[dev], y_dev)
@@ -249,11 +249,6 @@ class TabularBaseline:
         return self.model.predict_proba(x)[:, 1]  # (n,)
 
 
-def _labelled(graph: CompanyGraph, split: str) -> np.ndarray:
-    rows = graph.rows(split)
-    return rows[graph.labels[rows] >= 0]  # (n,)
-
-
 # ----------------------------------------------------------------------------------------- evaluation
 @dataclass
 class BaselineResult:
@@ -280,7 +275,7 @@ def evaluate_baseline(
     """Fit :class:`TabularBaseline` on train, score labelled dev and test rows; ``seconds`` = fit + predict."""
     start = time.perf_counter()
     model = TabularBaseline(kind=kind, seed=seed, monotone=monotone).fit(graph)
-    dev_rows, test_rows = _labelled(graph, "dev"), _labelled(graph, "test")
+    dev_rows, test_rows = graph.labelled_rows("dev"), graph.labelled_rows("test")
     p_dev = model.predict_proba(graph, dev_rows)  # (n_dev,)
     p_test = model.predict_proba(graph, test_rows)  # (n_test,)
     seconds = time.perf_counter() - start

@@ -120,9 +120,9 @@ class FeatureScaler:
 
 
 def _signed_log(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    out = x.copy()
-    out[:, mask] = np.sign(x[:, mask]) * np.log1p(np.abs(x[:, mask]))
-    return out
+    from kgreason.finance.baselines import signed_log1p
+
+    return signed_log1p(x, columns=np.flatnonzero(mask).tolist())
 
 
 # ------------------------------------------------------------------------------------------------ texts

@@ -117,6 +117,11 @@ class CompanyGraph:
             raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
         return np.flatnonzero(self.splits == split)  # (n,)
 
+    def labelled_rows(self, split: str) -> np.ndarray:
+        """Company rows of ``split`` whose outcome is known (label 0 or 1)."""
+        rows = self.rows(split)
+        return rows[self.labels[rows] >= 0]  # (n,)
+
     def relation_id(self, name: str) -> int:
         try:
             return self.relations.index(name)

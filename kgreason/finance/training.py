@@ -166,11 +166,6 @@ class RiskRunResult:
     train_seconds: float
 
 
-def labelled(graph: CompanyGraph, split: str) -> np.ndarray:
-    rows = graph.rows(split)
-    return rows[graph.labels[rows] >= 0]
-
-
 def weights_version(name: str, weights: Path) -> str:
     """``<name>-<first 12 hex of the weights' sha256>``."""
     digest = hashlib.sha256()
@@ -206,7 +201,7 @@ def train_risk_model(
     seed_everything(seed)
     prepared = prepare_risk_model(config, graph=graph)
     g = prepared.graph
-    rows = {split: labelled(g, split) for split in ("train", "dev", "test")}
+    rows = {split: g.labelled_rows(split) for split in ("train", "dev", "test")}
     for split, found in rows.items():
         if not len(found):
             raise ConfigError(
