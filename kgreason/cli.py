@@ -9,15 +9,41 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from kgreason.bench.cli import bench_app
-from kgreason.errors import KGReasonError
+from kgreason.errors import KGReasonError, describe_error
 from kgreason.finance.cli import finance_app
 from kgreason.kge.cli import kge_app
 from kgreason.rules.cli import rules_app
 
+DEBUG_ENV = "KGREASON_DEBUG"
+
+
+class _OneLineErrors(TyperGroup):
+    """The root command group: an error from any command prints one line and exits non-zero, no traceback.
+
+    Bad input (a :class:`KGReasonError`, a file that cannot be read) exits 2, anything else 1;
+    ``kgreason --debug ...`` (or ``$KGREASON_DEBUG=1``) re-raises so the traceback shows.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception as err:
+            if ctx.meta.get("kgreason.debug") or os.environ.get(DEBUG_ENV) == "1":
+                raise
+            code, line = describe_error(err)
+            typer.secho(f"error: {line}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(code=code) from None
+
+
 app = typer.Typer(
+    cls=_OneLineErrors,
     help="kgreason: knowledge-augmented reasoning with pretrained encoders, knowledge graphs and rules.",
     no_args_is_help=True,
     add_completion=False,
@@ -49,6 +75,17 @@ DataDirOption = Annotated[
         "Defaults to $KGREASON_DATA, else ../shared/data when it exists.",
     ),
 ]
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="On an error, show the full traceback instead of one line.")
+    ] = False,
+) -> None:
+    """kgreason: knowledge-augmented reasoning with pretrained encoders, knowledge graphs and rules."""
+    ctx.meta["kgreason.debug"] = debug
 
 
 def _set_data_dir(data_dir: Path | None) -> None:

@@ -61,3 +61,20 @@ class RegistryError(KGReasonError, KeyError):
 
 class ModelNotAvailableError(KGReasonError, OSError):
     """A text encoder could not be resolved from a folder, a packaged model or the hub."""
+
+
+def describe_error(err: BaseException) -> tuple[int, str]:
+    """One line for the user and an exit code: 2 for bad input (ours, files, decoding), 1 for anything else.
+
+    The command line prints this line instead of a traceback (``kgreason --debug ...`` shows the traceback).
+    """
+    if isinstance(err, KGReasonError):
+        return 2, str(err)
+    if isinstance(err, UnicodeDecodeError):
+        return 2, f"not UTF-8 text ({err.reason} at byte {err.start}); expected UTF-8 encoded input"
+    if isinstance(err, OSError):
+        where = err.filename if err.filename is not None else "<input>"
+        reason = err.strerror or str(err) or type(err).__name__
+        return 2, f"{where}: {reason}"
+    text = str(err) or type(err).__name__
+    return 1, f"internal error ({type(err).__name__}: {text}); re-run with --debug for the traceback"
