@@ -357,6 +357,136 @@ def test_scorer_returning_garbage_is_500(audit_path: Path) -> None:
     assert [r["status"] for r in _audit(audit_path)] == [500]
 
 
+# ------------------------------------------------------------------------- the audit log is the truth
+def _audited_as_answered(response: httpx.Response, audit_path: Path, endpoint: str) -> dict:
+    """The one audit record of ``response``: the status and request id the client got, and a JSON error."""
+    request_id = response.headers["x-request-id"]
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["request_id"] == request_id
+    (row,) = _audit(audit_path)
+    assert (row["request_id"], row["status"], row["endpoint"]) == (request_id, response.status_code, endpoint)
+    return row
+
+
+JSON = {"content-type": "application/json"}
+
+
+@pytest.fixture
+def roomy(scorer: FakeScorer, audit_path: Path) -> TestClient:
+    """A client whose body limit lets 5,000-deep bodies and 5,000-digit numbers through to the JSON checks."""
+    return TestClient(create_app(scorer, audit_log=audit_path, max_body_bytes=20_000, audit_fsync=False))
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "raw", "name"),
+    [
+        ("/score", b'{"company_ids": ["C0001"], "top_reasons": NaN}', "NaN"),
+        ("/score", b'{"company_ids": ["C0001"], "top_reasons": -Infinity}', "-Infinity"),
+        ("/score", b'{"company_ids": ["C0001"], "top_reasons": 1e400}', "1e400"),
+        ("/score", b'{"company_ids": ["C0001"], "extra": [NaN]}', "NaN"),
+        (
+            "/whatif",
+            b'{"company_id": "C0001", "scenario": {"kind": "set_feature", "target": "x", "value": Infinity}}',
+            "Infinity",
+        ),
+    ],
+)
+def test_non_finite_numbers_are_422_and_audited_as_answered(
+    client: TestClient, scorer: FakeScorer, audit_path: Path, endpoint: str, raw: bytes, name: str
+) -> None:
+    response = client.post(endpoint, content=raw, headers={**JSON, "x-request-id": "nan-1"})
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["detail"]
+    assert error["type"] == "finite_number" and error["msg"].startswith(f"{name} is not a finite number")
+    assert scorer.calls == []
+    row = _audited_as_answered(response, audit_path, endpoint)
+    assert row["request_id"] == "nan-1"
+    assert row["request_sha256"] == hashlib.sha256(raw).hexdigest()  # not strict JSON: the bytes as sent
+    assert row["company_id"] == ("C0001" if endpoint == "/whatif" else None)
+
+
+@pytest.mark.parametrize("depth", [5_000, 33])
+def test_deeply_nested_body_is_422_and_audited_as_answered(
+    roomy: TestClient, scorer: FakeScorer, audit_path: Path, depth: int
+) -> None:
+    raw = b'{"company_ids": ' + b"[" * depth + b"]" * depth + b"}"
+    response = roomy.post("/score", content=raw, headers=JSON)
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["detail"]
+    assert error["type"] == "json_too_deep" and "at most 32 levels" in error["msg"]
+    assert scorer.calls == []
+    _audited_as_answered(response, audit_path, "/score")
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b'{"company_ids": ["\xff"]}', "not a JSON body"),
+        (b'{"top_reasons": ' + b"1" * 5_000 + b"}", "not a JSON body"),
+    ],
+)
+def test_body_that_does_not_decode_is_422_and_audited_as_answered(
+    roomy: TestClient, audit_path: Path, raw: bytes, message: str
+) -> None:
+    response = roomy.post("/score", content=raw, headers=JSON)
+    assert response.status_code == 422, response.text
+    assert message in response.json()["detail"][0]["msg"]
+    row = _audited_as_answered(response, audit_path, "/score")
+    assert row["request_sha256"] == hashlib.sha256(raw).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "endpoint"), [("GET", "/score", "/score"), ("PUT", "/explain/C0001", "/explain")]
+)
+def test_framework_answers_are_audited_as_answered(
+    client: TestClient, audit_path: Path, method: str, path: str, endpoint: str
+) -> None:
+    response = client.request(method, path, headers={"x-request-id": "frame-1"})
+    assert response.status_code == 405
+    row = _audited_as_answered(response, audit_path, endpoint)
+    assert row["request_id"] == "frame-1"
+
+
+def test_crash_outside_the_scorer_is_500_json_and_audited_as_answered(
+    client: TestClient, audit_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import kgreason.finance.service as service_module
+
+    real = service_module._request_sha
+    calls: list[str] = []
+
+    def crashes_once(request, endpoint: str):
+        calls.append(endpoint)
+        if len(calls) == 1:
+            raise RuntimeError("hashing exploded")
+        return real(request, endpoint)
+
+    monkeypatch.setattr(service_module, "_request_sha", crashes_once)
+    response = client.post("/score", json={"company_ids": ["C0001"]})
+    assert response.status_code == 500
+    request_id = response.headers["x-request-id"]
+    assert response.json()["detail"] == f"internal error (request id {request_id})"
+    _audited_as_answered(response, audit_path, "/score")
+
+
+def test_every_answer_is_audited_with_its_status_and_request_id(client: TestClient, audit_path: Path) -> None:
+    """A mixed run: the audit log, read back, has every (request id, status) the clients got, in order."""
+    answers = [
+        client.post("/score", json={"company_ids": ["C0001"]}),
+        client.post("/score", content=b'{"company_ids": ["C0001"], "top_reasons": NaN}', headers=JSON),
+        client.post("/score", content=b"[" * 999 + b"]" * 999, headers=JSON),
+        client.post("/score", json={"company_ids": ["C9999"]}),
+        client.post("/score", content=b'{"company_ids": [', headers=JSON),
+        client.get("/explain/C0002"),
+        client.get("/score"),
+        client.post("/whatif", content=b'{"company_id": "C0001", "scenario": Infinity}', headers=JSON),
+        client.post("/score", json={"company_ids": [f"C{i:04d}" for i in range(400)]}),
+    ]
+    got = [(r.headers["x-request-id"], r.status_code) for r in answers]
+    assert [status for _, status in got] == [200, 422, 422, 404, 422, 200, 405, 422, 413]
+    assert [(row["request_id"], row["status"]) for row in _audit(audit_path)] == got
+
+
 # ------------------------------------------------------------------------------------------- body limits
 def test_body_limit_is_inclusive(scorer: FakeScorer, audit_path: Path) -> None:
     body = json.dumps({"company_ids": ["C0001"]}).encode()

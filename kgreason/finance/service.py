@@ -8,16 +8,21 @@ Endpoints (OpenAPI at ``/openapi.json``, docs at ``/docs``)::
     GET  /health                                                           -> {"status", "model_version", ...}
 
 Errors: unknown company id 404; invalid request 422 (FastAPI's list of errors, duplicates / sizes / scenarios
-with our messages); body over ``max_body_bytes`` 413 (Content-Length and the streamed body both count);
-anything else the scorer raises 500 with the request id, logged. Every response carries ``X-Request-ID`` (the
-client's, when it sends a plain one, else a new one).
+with our messages; a body with ``NaN`` / ``Infinity`` / a number that overflows to infinity, or nested deeper
+than :data:`MAX_JSON_DEPTH`, is a 422 too); body over ``max_body_bytes`` 413 (Content-Length and the streamed
+body both count); anything else the scorer (or the app) raises 500 with the request id, logged. Every error is
+a JSON object with ``detail`` and ``request_id``, and every response carries ``X-Request-ID`` (the client's,
+when it sends a plain one, else a new one).
 
 Audit: every ``/score``, ``/explain`` and ``/whatif`` request is written to the append-only log
 (:class:`~kgreason.finance.audit.AuditLog`) before the response is sent: one record per company scored on
 success (``/explain``: the probability; ``/whatif``: the probability after the scenario), one record with the
-status on failure. ``request_sha256`` hashes the canonical JSON of the request (``/explain``: of
-``{"company_id", **query}``; a body that is not JSON: its raw bytes; 413: none). When the audit cannot be
-written, the request fails with 500: nothing is served unaudited.
+status on failure. The record has exactly the status and the request id the client gets: the middleware sees
+the status of every response it sends and audits any answer not audited yet (a 400 of the framework, a 405,
+a crash outside the scorer call). ``request_sha256`` hashes the canonical JSON of the request (``/explain``:
+of ``{"company_id", **query}``; a body that is not strict JSON, or too deep to parse: its raw bytes; 413:
+none). When the audit of a success cannot be written, the request fails with 500: nothing is served
+unaudited.
 
 Concurrency: the endpoints are sync (FastAPI's threadpool), but the scorer is assumed not thread-safe, so every
 scorer call is made on one dedicated worker thread per app (``scorer_thread_safe=True`` calls it in place).
@@ -60,6 +65,8 @@ logger = logging.getLogger(__name__)
 MAX_TOP_REASONS = 10
 #: The most attributions per kind a client may ask for (``/explain?top=``).
 MAX_EXPLAIN_TOP = 100
+#: The deepest nesting of arrays / objects a request body may have (ours need 3).
+MAX_JSON_DEPTH = 32
 #: The environment variable that carries :func:`serve`'s settings to worker processes.
 CONFIG_ENV = "KGREASON_SERVICE_CONFIG"
 AUDITED = ("/score", "/explain", "/whatif")
@@ -298,6 +305,8 @@ class _Service:
         request_id = request.state.request_id
         try:
             body, rows = work()
+            content = body.model_dump_json()
+            request.state.audited = 200
             self.audit.write_many(
                 record(
                     request_id=request_id,
@@ -309,21 +318,21 @@ class _Service:
                 )
                 for row in rows
             )
-            return Response(content=body.model_dump_json(), media_type="application/json")
+            return Response(content=content, media_type="application/json")
         except _Fail as fail:
-            self.audit_failure(
-                request_id=request_id, endpoint=endpoint, sha=sha, status=fail.status, company_id=company_id
+            response = JSONResponse(
+                status_code=fail.status, content=_json_safe({**fail.content, "request_id": request_id})
             )
-            return JSONResponse(status_code=fail.status, content={**fail.content, "request_id": request_id})
+            status = fail.status
         except Exception:
             logger.exception("request %s: %s failed", request_id, endpoint)
-            self.audit_failure(
-                request_id=request_id, endpoint=endpoint, sha=sha, status=500, company_id=company_id
-            )
-            return JSONResponse(
-                status_code=500,
-                content={"detail": f"internal error (request id {request_id})", "request_id": request_id},
-            )
+            response = _internal_error(request_id)
+            status = 500
+        self.audit_failure(
+            request_id=request_id, endpoint=endpoint, sha=sha, status=status, company_id=company_id
+        )
+        request.state.audited = status
+        return response
 
     def check_known(self, ids: Sequence[str]) -> None:
         unknown = [i for i in ids if i not in self.known]
@@ -344,24 +353,27 @@ class _Service:
 
 
 class _RequestGuard:
-    """ASGI middleware: request ids, the body limit (Content-Length and streamed bytes), the raw body kept.
+    """ASGI middleware: request ids, the body limit (Content-Length and streamed bytes), the raw body kept,
+    JSON the app must not see (non-finite numbers, too deep), and the audit of every answer.
 
     The body is read here, counted chunk by chunk (a chunked request has no Content-Length), and replayed to
-    the app; over the limit the app is never called and the answer is 413.
+    the app; over the limit the app is never called and the answer is 413. A body of an audited endpoint that
+    holds ``NaN`` / ``Infinity`` or nests deeper than :data:`MAX_JSON_DEPTH` is answered 422 here. An audited
+    request whose response starts with a status that was not audited (``scope["state"]["audited"]``) is
+    audited (``on_answer``) before the status is sent; an exception out of the app is answered 500 (JSON, with
+    the request id) when no response has started.
     """
 
     def __init__(
-        self,
-        app: Any,
-        *,
-        max_body_bytes: int,
-        on_reject: Callable[[str, str, str | None, int], None],
+        self, app: Any, *, max_body_bytes: int, on_answer: Callable[[dict[str, Any], int], None]
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
-        self.on_reject = on_reject
+        self.on_answer = on_answer
 
     async def __call__(self, scope: dict[str, Any], receive: Callable, send: Callable) -> None:
+        from starlette.concurrency import run_in_threadpool
+
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -370,9 +382,17 @@ class _RequestGuard:
         request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
+        state["audited"] = None  # the status of the audit record of this request, once written
+        endpoint, _ = _audited(scope.get("path", ""))
+        started = False
 
         async def send_with_id(message: dict[str, Any]) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
+                if endpoint is not None and state.get("audited") != message["status"]:
+                    await run_in_threadpool(self.on_answer, scope, message["status"])
+                    state["audited"] = message["status"]
                 message = {
                     **message,
                     "headers": [*message.get("headers", []), (b"x-request-id", request_id.encode())],
@@ -403,6 +423,11 @@ class _RequestGuard:
             more = message.get("more_body", False)
         body = b"".join(chunks)
         state["raw_body"] = body
+        if endpoint in ("/score", "/whatif") and body:
+            problem = _json_problem(body)
+            if problem is not None:
+                await self._answer(send_with_id, 422, [problem], request_id)
+                return
         replayed = False
 
         async def replay() -> dict[str, Any]:
@@ -412,18 +437,19 @@ class _RequestGuard:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        await self.app(scope, replay, send_with_id)
+        try:
+            await self.app(scope, replay, send_with_id)
+        except Exception:
+            if started:
+                raise
+            logger.exception("request %s: %s failed", request_id, scope.get("path", ""))
+            await self._answer(send_with_id, 500, f"internal error (request id {request_id})", request_id)
 
     async def _reject(self, scope: dict[str, Any], send: Callable, request_id: str) -> None:
-        from starlette.concurrency import run_in_threadpool
-
-        endpoint, company_id = _audited(scope.get("path", ""))
-        if endpoint is not None:
-            await run_in_threadpool(self.on_reject, request_id, endpoint, company_id, 413)
         await self._answer(send, 413, f"request body over {self.max_body_bytes} bytes", request_id)
 
     @staticmethod
-    async def _answer(send: Callable, status: int, detail: str, request_id: str) -> None:
+    async def _answer(send: Callable, status: int, detail: Any, request_id: str) -> None:
         payload = json.dumps({"detail": detail, "request_id": request_id}).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -446,7 +472,7 @@ def create_app(
     from fastapi import Path as PathParam
     from fastapi.encoders import jsonable_encoder
     from fastapi.exceptions import RequestValidationError
-    from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException as StarletteHTTPException
     from starlette.responses import JSONResponse
 
     import kgreason
@@ -491,30 +517,41 @@ def create_app(
     )
     app.state.service = service
 
-    def reject(request_id: str, endpoint: str, company_id: str | None, status: int) -> None:
+    def audit_answer(scope: dict[str, Any], status: int) -> None:
+        """Audit an answer no endpoint audited (the middleware's own, the framework's, a crash)."""
+        request = Request(scope)
+        endpoint, company_id = _audited(request.url.path)
+        if endpoint is None:
+            return
+        if endpoint == "/whatif":
+            company_id = _body_company_id(request)
         service.audit_failure(
-            request_id=request_id, endpoint=endpoint, sha=None, status=status, company_id=company_id
+            request_id=request.state.request_id,
+            endpoint=endpoint,
+            sha=_request_sha(request, endpoint),
+            status=status,
+            company_id=company_id,
         )
 
-    app.add_middleware(_RequestGuard, max_body_bytes=max_body_bytes, on_reject=reject)
+    app.add_middleware(_RequestGuard, max_body_bytes=max_body_bytes, on_answer=audit_answer)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(
+            status_code=exc.status_code,
+            content={"detail": _json_safe(exc.detail), "request_id": request.state.request_id},
+            headers=exc.headers,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        request_id = request.state.request_id
-        endpoint, company_id = _audited(request.url.path)
-        if endpoint == "/whatif":
-            company_id = _body_company_id(request)
-        if endpoint is not None:
-            await run_in_threadpool(
-                service.audit_failure,
-                request_id=request_id,
-                endpoint=endpoint,
-                sha=_request_sha(request, endpoint),
-                status=422,
-                company_id=company_id,
-            )
+        # Rendered first: what is audited is what the client gets (the middleware audits the 422).
         return JSONResponse(
-            status_code=422, content={"detail": jsonable_encoder(exc.errors()), "request_id": request_id}
+            status_code=422,
+            content={
+                "detail": _json_safe(jsonable_encoder(exc.errors())),
+                "request_id": request.state.request_id,
+            },
         )
 
     @app.post(
@@ -722,13 +759,18 @@ def canonical_sha256(payload: Any) -> str:
 
 def _request_sha(request: "Request", endpoint: str) -> str | None:
     if endpoint == "/explain":
-        return canonical_sha256({"company_id": request.path_params.get("company_id"), **request.query_params})
+        company_id = request.path_params.get("company_id", _audited(request.url.path)[1])
+        return canonical_sha256({"company_id": company_id, **request.query_params})
     raw = getattr(request.state, "raw_body", None)
     if raw is None:
         return None
     try:
-        return canonical_sha256(json.loads(raw))
-    except ValueError:  # not JSON (or not UTF-8): the bytes as sent
+        return canonical_sha256(_strict_loads(raw))
+    except (
+        ValueError,
+        RecursionError,
+        _NonFinite,
+    ):  # not (strict) JSON, not UTF-8, too deep: the bytes as sent
         return hashlib.sha256(raw).hexdigest()
 
 
@@ -736,7 +778,7 @@ def _body_company_id(request: "Request") -> str | None:
     """The ``company_id`` of a JSON object body, when it has a string one (for auditing invalid requests)."""
     try:
         body = json.loads(getattr(request.state, "raw_body", b"") or b"null")
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     value = body.get("company_id") if isinstance(body, dict) else None
     return value if isinstance(value, str) else None
@@ -749,6 +791,87 @@ def _audited(path: str) -> tuple[str | None, str | None]:
     if path.startswith("/explain/"):
         return "/explain", path[len("/explain/") :]
     return None, None
+
+
+class _NonFinite(Exception):
+    """A JSON number that is not finite (``NaN``, ``Infinity``, ``1e400``)."""
+
+
+def _reject_constant(name: str) -> float:
+    raise _NonFinite(name)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NonFinite(text)
+    return value
+
+
+def _strict_loads(raw: bytes) -> Any:
+    """``json.loads`` that raises :class:`_NonFinite` on ``NaN``, ``Infinity`` and numbers that overflow."""
+    return json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+
+
+def _json_problem(raw: bytes) -> dict[str, Any] | None:
+    """The 422 error of a body the app must not see (non-finite numbers, too deep); ``None``: let the app parse.
+
+    A body that does not parse as JSON is left to FastAPI (its ``json_invalid`` error names the position).
+    """
+    try:
+        value = _strict_loads(raw)
+    except _NonFinite as exc:
+        return {
+            "type": "finite_number",
+            "loc": ["body"],
+            "msg": f"{exc.args[0]} is not a finite number (expected finite JSON numbers; JSON has no NaN or Infinity)",
+            "input": str(exc.args[0]),
+        }
+    except RecursionError:
+        return _too_deep()
+    except json.JSONDecodeError:
+        return None
+    except ValueError as exc:  # not UTF-8 / UTF-16 / UTF-32, an integer of over 4300 digits
+        return {"type": "json_invalid", "loc": ["body"], "msg": f"not a JSON body: {exc}", "input": None}
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > MAX_JSON_DEPTH:
+            return _too_deep()
+        stack.extend((child, depth + 1) for child in children)
+    return None
+
+
+def _too_deep() -> dict[str, Any]:
+    return {
+        "type": "json_too_deep",
+        "loc": ["body"],
+        "msg": f"JSON nested too deep (expected at most {MAX_JSON_DEPTH} levels of arrays / objects)",
+        "input": None,
+    }
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by its name (``"NaN"``, ``"Infinity"``): strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+def _internal_error(request_id: str) -> "Response":
+    from starlette.responses import JSONResponse
+
+    return JSONResponse(
+        status_code=500,
+        content={"detail": f"internal error (request id {request_id})", "request_id": request_id},
+    )
 
 
 def _check_finite(company_id: str, **values: float) -> None:
