@@ -32,7 +32,7 @@ class _OneLineErrors(TyperGroup):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
+        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as err:
             if ctx.meta.get("kgreason.debug") or os.environ.get(DEBUG_ENV) == "1":

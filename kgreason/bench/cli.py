@@ -12,6 +12,9 @@ import typer
 
 from kgreason.errors import KGReasonError
 
+#: Reports of a suite run go under the working folder's runs/, never over committed files or into the package.
+REPORTS_DIR = Path("runs") / "reports"
+
 bench_app = typer.Typer(
     help="Run benchmark suites (data-defined: benchmarks/suites/*.yaml).", no_args_is_help=True
 )
@@ -41,9 +44,13 @@ def reasoning(
     output_dir: Annotated[
         Path,
         typer.Option(
-            "--output-dir", "-o", help="Where reasoning-<suite>.{md,json,png} are written (atomically)."
+            "--out",
+            "--output-dir",
+            "-o",
+            help="Where reasoning-<suite>.{md,json,png} are written (atomically). The committed results are "
+            "refreshed only by naming them: --out benchmarks/results.",
         ),
-    ] = Path("benchmarks/results"),
+    ] = REPORTS_DIR,
     run_dir: Annotated[
         Path,
         typer.Option(
@@ -107,8 +114,14 @@ def finance(
     ] = None,
     output_dir: Annotated[
         Path,
-        typer.Option("--output-dir", "-o", help="Where finance-<suite>.{md,json} and the plots are written."),
-    ] = Path("benchmarks/results"),
+        typer.Option(
+            "--out",
+            "--output-dir",
+            "-o",
+            help="Where finance-<suite>.{md,json} and the plots are written. The committed results are "
+            "refreshed only by naming them: --out benchmarks/results.",
+        ),
+    ] = REPORTS_DIR,
     run_dir: Annotated[
         Path,
         typer.Option(

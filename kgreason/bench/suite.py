@@ -110,8 +110,10 @@ class SuiteConfig:
 
 
 def suites_dir() -> Path:
-    """``benchmarks/suites`` of the source tree."""
-    return Path(__file__).resolve().parents[2] / "benchmarks" / "suites"
+    """The shipped suite files (``benchmarks/suites`` of the repository, package data ``kgreason.suites``)."""
+    from kgreason.resources import suites_path
+
+    return suites_path()
 
 
 def available_suites() -> list[str]:

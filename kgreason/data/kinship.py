@@ -23,7 +23,6 @@ from kgreason.data.clutrr import CLUTRR_EDGE_TYPES, CLUTRR_LABELS, GENDERED_RELA
 from kgreason.data.example import Example
 from kgreason.data.splits import DatasetSplits
 
-TEMPLATES_PATH = Path(__file__).resolve().parents[2] / "knowledge" / "templates" / "kinship_stories.yaml"
 NOISE_KINDS = ("clean", "supporting", "irrelevant", "disconnected")
 SOURCE = "kinship-generator"
 
@@ -135,11 +134,18 @@ def random_family(
     return Family(genders=genders, parents=parents, spouse=spouse)
 
 
+def templates_path() -> Path:
+    """The shipped story templates, ``knowledge/templates/kinship_stories.yaml`` (package data)."""
+    from kgreason.resources import knowledge_path
+
+    return knowledge_path("templates", "kinship_stories.yaml")
+
+
 @cache
 def _templates() -> dict[str, tuple[str, ...]]:
     import yaml
 
-    with open(TEMPLATES_PATH, encoding="utf-8") as handle:
+    with open(templates_path(), encoding="utf-8") as handle:
         data = yaml.safe_load(handle)
     return {relation: tuple(options) for relation, options in data["templates"].items()}
 
@@ -400,7 +406,7 @@ def read_kinship(
         dev=dev,
         test=test,
         labels=list(CLUTRR_LABELS),
-        files=[TEMPLATES_PATH],
+        files=[templates_path()],
         options={
             "train_depths": list(train_depths),
             "test_depths": list(test_depths),

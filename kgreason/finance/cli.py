@@ -305,14 +305,17 @@ def check(
     path: Annotated[
         Path,
         typer.Argument(
-            help="A CSV folder (companies.csv, edges.csv, labels.csv[, texts.csv]) "
-            "or an RDF file using the finance ontology."
+            help="A CSV folder (companies.csv, edges.csv, labels.csv[, texts.csv]), an RDF file using the "
+            "finance ontology, or 'example' (the shipped five-company example graph)."
         ),
     ],
     data_dir: DataDirOption = None,
 ) -> None:
     """Load and validate a company graph against the finance ontology; print its summary."""
+    from kgreason.resources import find_packaged
+
     _set_data_dir(data_dir)
+    path = find_packaged(path, folder=("finance",), suffix=".ttl")
     try:
         if path.is_dir():
             from kgreason.finance.csv_loader import load_company_csv

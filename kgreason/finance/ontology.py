@@ -14,7 +14,6 @@ from pathlib import Path
 from kgreason.errors import KBFormatError
 
 FIN = "https://kgreason.dev/finance#"
-DEFAULT_PATH = Path(__file__).resolve().parents[2] / "knowledge" / "finance" / "finance.ttl"
 #: Feature name -> monotone direction shared by the finance loaders (more lost lawsuits never lowers risk).
 DEFAULT_MONOTONE = {"lawsuits_defendant": 1, "lawsuits_lost_defendant": 1}
 
@@ -131,13 +130,26 @@ class FinanceOntology:
         return None
 
 
+def ontology_path() -> Path:
+    """The shipped ``knowledge/finance/finance.ttl`` (package data)."""
+    from kgreason.resources import knowledge_path
+
+    return knowledge_path("finance", "finance.ttl")
+
+
+def __getattr__(name: str) -> Path:  # ``DEFAULT_PATH`` of earlier releases, looked up when asked for
+    if name == "DEFAULT_PATH":
+        return ontology_path()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def load_ontology(path: str | Path | None = None) -> FinanceOntology:
     """Parse the finance ontology (default: the shipped ``knowledge/finance/finance.ttl``) with rdflib.
 
     Raises:
         KBFormatError: the file does not parse, or a property lacks its domain or range.
     """
-    return _load(str(Path(path).resolve() if path is not None else DEFAULT_PATH))
+    return _load(str(Path(path).resolve() if path is not None else ontology_path()))
 
 
 @functools.lru_cache(maxsize=4)

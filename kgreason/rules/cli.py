@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from kgreason.errors import KBFormatError, KGReasonError
+from kgreason.resources import find_packaged
 
 rules_app = typer.Typer(
     help="Rule files (typed Horn clauses with denials): check them, and derive new triples from a KB.",
@@ -48,14 +49,16 @@ def read_triples(path: str | Path) -> list[tuple[str, str, str]]:
 
 @rules_app.command("check")
 def check(
-    file: Annotated[Path, typer.Argument(help="Rule file to parse and check.")],
+    file: Annotated[
+        Path, typer.Argument(help="Rule file to parse and check, or a shipped rule set by name (kinship).")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
     """Parse and check a rule file; print what it declares (exit code 2 with file:line:column on an error)."""
     from kgreason.rules.language import load_rules
 
     try:
-        rules = load_rules(file)
+        rules = load_rules(find_packaged(file, folder=("rules",), suffix=".rules"))
     except KGReasonError as err:
         _fail(err)
     summary = rules.summary()
@@ -73,7 +76,7 @@ def check(
 
 @rules_app.command("derive")
 def derive(
-    file: Annotated[Path, typer.Argument(help="Rule file.")],
+    file: Annotated[Path, typer.Argument(help="Rule file, or a shipped rule set by name (kinship).")],
     triples: Annotated[
         Path, typer.Option("--triples", help="Input triples: head<TAB>relation<TAB>tail lines.")
     ],
@@ -88,7 +91,7 @@ def derive(
     from kgreason.rules.language import load_rules
 
     try:
-        rules = load_rules(file)
+        rules = load_rules(find_packaged(file, folder=("rules",), suffix=".rules"))
         given = read_triples(triples)
         start = time.perf_counter()
         result = materialize(rules, given, strict=strict)

@@ -25,12 +25,17 @@ STORY_RELATIONS: tuple[str, ...] = (
 ALIASES: dict[str, str] = {"neice": "niece"}
 GENDERS = ("male", "female")
 
-KINSHIP_RULES_PATH = Path(__file__).resolve().parents[2] / "knowledge" / "rules" / "kinship.rules"
+
+def kinship_rules_path() -> Path:
+    """The shipped ``knowledge/rules/kinship.rules`` (package data)."""
+    from kgreason.resources import knowledge_path
+
+    return knowledge_path("rules", "kinship.rules")
 
 
 def kinship_rules(path: str | Path | None = None) -> RuleSet:
     """The kinship rule set (``knowledge/rules/kinship.rules`` unless ``path`` is given); parsed once."""
-    return _load_cached(str(Path(path).resolve() if path is not None else KINSHIP_RULES_PATH))
+    return _load_cached(str(Path(path).resolve() if path is not None else kinship_rules_path()))
 
 
 @functools.lru_cache(maxsize=8)

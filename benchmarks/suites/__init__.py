@@ -1,0 +1,1 @@
+"""Package-data marker: ``pyproject.toml`` ships this folder inside the wheel as ``kgreason.suites``."""
