@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import logging
 import os
 import shlex
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from kgreason.errors import KGReasonError
+
+if TYPE_CHECKING:
+    from kgreason.finance.graph import CompanyGraph
 
 finance_app = typer.Typer(
     help="Financial risk on company graphs: train, score, explain, what-if, serve, check a graph.",
@@ -41,6 +47,30 @@ def _fail(err: Exception) -> None:
 def _set_data_dir(data_dir: Path | None) -> None:
     if data_dir is not None:
         os.environ["KGREASON_DATA"] = str(data_dir)
+
+
+class _EchoLog(logging.Handler):
+    """Log records as ``note: ...`` (INFO) / ``warning: ...`` (WARNING and up) lines on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        prefix = "note" if record.levelno < logging.WARNING else "warning"
+        typer.echo(f"{prefix}: {record.getMessage()}", err=True)
+
+
+@contextlib.contextmanager
+def _echo_training_log() -> Iterator[None]:
+    """Show the training module's notes (a default split) and warnings (label leakage) on stderr."""
+    logger = logging.getLogger("kgreason.finance.training")
+    handler, level, propagate = _EchoLog(), logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 @finance_app.command("train")
@@ -76,7 +106,8 @@ def train(
         cfg = load_config(RiskConfig, config, list(overrides or []))
         seed_list = [int(s) for s in seeds.split(",") if s.strip()] if seeds else cfg.seeds
         for seed in seed_list:
-            result = train_risk_model(cfg, seed=seed, resume=not no_resume)
+            with _echo_training_log():
+                result = train_risk_model(cfg, seed=seed, resume=not no_resume)
             t = result.test
             typer.echo(
                 f"seed {seed}: dev auc={result.dev['auc']:.4f} | test auc={t['auc']:.4f} ks={t['ks']:.4f} "
@@ -311,24 +342,77 @@ def check(
     ],
     data_dir: DataDirOption = None,
 ) -> None:
-    """Load and validate a company graph against the finance ontology; print its summary."""
+    """Load and validate a company graph against the finance ontology; print its summary.
+
+    Labelled companies without any split get the seeded stratified split ``train`` would make (a note on
+    stderr says so); feature columns that copy the label get a leakage warning on stderr.
+    """
+    from kgreason.finance.checks import (
+        default_split,
+        labels_source,
+        leakage_warnings,
+        missing_splits,
+        split_counts,
+    )
     from kgreason.resources import find_packaged
 
     _set_data_dir(data_dir)
     path = find_packaged(path, folder=("finance",), suffix=".ttl")
     try:
-        if path.is_dir():
-            from kgreason.finance.csv_loader import load_company_csv
-
-            graph = load_company_csv(path)
-        else:
-            from kgreason.finance.rdf_loader import load_company_rdf
-
-            graph = load_company_rdf(path)
-        graph.validate()
+        graph = _load_graph(path).validate()
+        graph, note = default_split(graph)
+        warnings = leakage_warnings(graph)
+        empty = missing_splits(graph)
+        if empty and (graph.labels >= 0).any():
+            warnings.append(
+                f"{labels_source(graph)}: no labelled {' / '.join(empty)} companies (labelled per split: "
+                f"{split_counts(graph)}); `kgreason finance train` needs train, dev and test: give every "
+                "labelled company a split, or none for the seeded default split"
+            )
     except (KGReasonError, ValueError) as err:
         _fail(err)
+    if note:
+        typer.echo(f"note: {note}", err=True)
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
     typer.echo(json.dumps(graph.summary(), indent=2))
+
+
+#: What a CSV source is (a folder, never one file).
+CSV_FOLDER = "a folder with companies.csv (and labels.csv)"
+
+
+def _load_graph(path: Path) -> CompanyGraph:
+    """The company graph of a CSV folder or an RDF file; anything else is a :class:`FinanceDataError`."""
+    from kgreason.finance.errors import FinanceDataError
+    from kgreason.kb.sources import RDF_EXTENSIONS
+
+    rdf = ", ".join(sorted(RDF_EXTENSIONS)) + " (optionally .gz)"
+    if path.is_dir():
+        from kgreason.finance.csv_loader import load_company_csv
+
+        return load_company_csv(path)
+    if not path.exists():
+        raise FinanceDataError(
+            "not found", path=path, expected=f"{CSV_FOLDER}, or an RDF file using the finance ontology"
+        )
+    suffixes = [s.lower() for s in path.suffixes]
+    suffix = (suffixes[:-1] if suffixes[-1:] == [".gz"] else suffixes)[-1:] or [""]
+    if suffix[0] in (".csv", ".tsv"):
+        raise FinanceDataError(
+            f"a single CSV file, but a CSV source is {CSV_FOLDER}",
+            path=path,
+            expected=f"the folder: kgreason finance check {shlex.quote(str(path.parent))}",
+        )
+    if suffix[0] not in RDF_EXTENSIONS:
+        raise FinanceDataError(
+            f"cannot tell the format from the extension {suffix[0] or '(none)'!r}",
+            path=path,
+            expected=f"{CSV_FOLDER}, or an RDF file ending in {rdf}",
+        )
+    from kgreason.finance.rdf_loader import load_company_rdf
+
+    return load_company_rdf(path)
 
 
 def command_line() -> str:

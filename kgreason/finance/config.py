@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from kgreason.finance.checks import DEFAULT_SPLIT_FRACTIONS, DEFAULT_SPLIT_SEED
 from kgreason.finance.dataset import FeaturizerConfig
 from kgreason.models.config import GNNConfig, ModelConfig
 from kgreason.training.config import TrainerConfig
@@ -29,12 +30,19 @@ class GraphSourceConfig:
             draws news from its Financial PhraseBank when present.
         options: generator settings (e.g. ``{num_companies: 3000, seed: 7}``), see
             :class:`kgreason.finance.generator.GeneratorConfig`.
+        split_seed: seed of the default split: when no labelled company has a split (a ``labels.csv`` without
+            a ``split`` column, an RDF file without ``fin:split``), the labelled companies get a seeded
+            stratified train / dev / test split (:func:`kgreason.finance.checks.default_split`), the same for
+            every training seed.
+        split_fractions: train / dev / test shares of that default split.
     """
 
     source: str = "generator"
     path: str | None = None
     data_dir: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    split_seed: int = DEFAULT_SPLIT_SEED
+    split_fractions: list[float] = field(default_factory=lambda: list(DEFAULT_SPLIT_FRACTIONS))
 
 
 def default_risk_model() -> ModelConfig:

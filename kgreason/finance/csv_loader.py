@@ -17,6 +17,10 @@ a single non-company kind at that end (a ``legalRepresentativeOf`` head becomes 
 declares group nodes with their names (and groups without members). Relations are the
 ontology's (SMEsD edge type names are read as the relations they map to). Anything wrong raises
 :class:`FinanceDataError` naming the file, the line and what was expected; nothing is dropped or half-loaded.
+
+Without any ``split`` (neither file has the column, or every cell is empty), ``kgreason finance train`` and
+``check`` give the labelled companies a seeded stratified train / dev / test split
+(:func:`kgreason.finance.checks.default_split`, seed ``data.split_seed`` of the risk config).
 """
 
 from __future__ import annotations

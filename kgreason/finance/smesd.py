@@ -34,6 +34,7 @@ refuses every global (no code can run). What the files hold and how they are rea
 
 from __future__ import annotations
 
+import os
 import pickle
 import time
 from collections.abc import Sequence
@@ -143,13 +144,46 @@ def _rejoin_names(members_of: dict[str, list[int]]) -> dict[str, list[int]]:
     return joined
 
 
+#: What the SMEsD folder holds (the ``expected`` of a folder-not-found error).
+SMESD_FILES = "smesd/ with split_data_idx.pkl, train_data.pkl, validate_data.pkl and test_data.pkl"
+#: How to point kgreason at the SMEsD release.
+HOW_TO_SET = "pass --data-dir DIR or set $KGREASON_DATA=DIR, where DIR holds smesd/"
+
+
 def _default_dir() -> Path:
-    from kgreason.paths import data_dir
+    from kgreason.paths import DATA_ENV, data_dir
 
     root = data_dir()
     if root is None:
-        raise FileNotFoundError("SMEsD folder not found: pass data_dir= or set KGREASON_DATA")
+        raise FinanceDataError(
+            f"SMEsD data folder not found (no --data-dir, ${DATA_ENV} is not set, no ../shared/data); "
+            + HOW_TO_SET,
+            path="smesd",
+            expected=SMESD_FILES,
+        )
+    if not (root / "smesd").is_dir():
+        given = f"--data-dir / ${DATA_ENV}" if os.environ.get(DATA_ENV) else "../shared/data"
+        where = "does not exist" if not root.is_dir() else "has no smesd/"
+        raise FinanceDataError(
+            f"SMEsD data folder not found (the data folder {root}, from {given}, {where}); {HOW_TO_SET}",
+            path=root / "smesd",
+            expected=SMESD_FILES,
+        )
     return root / "smesd"
+
+
+def _smesd_folder(data_dir: str | Path | None) -> Path:
+    """The SMEsD folder: ``data_dir`` itself, or its ``smesd/`` (a data root), else the default data folder's."""
+    if data_dir is None:
+        return _default_dir()
+    folder = Path(data_dir)
+    if not (folder / "split_data_idx.pkl").is_file() and (folder / "smesd" / "split_data_idx.pkl").is_file():
+        return folder / "smesd"
+    if not folder.is_dir():
+        raise FinanceDataError(
+            f"SMEsD data folder not found; {HOW_TO_SET}", path=folder, expected=SMESD_FILES
+        )
+    return folder
 
 
 def _check(condition: bool, path: Path, message: str, expected: str) -> None:
@@ -160,14 +194,16 @@ def _check(condition: bool, path: Path, message: str, expected: str) -> None:
 def read_smesd(
     data_dir: str | Path | None = None, *, ontology: FinanceOntology | None = None
 ) -> CompanyGraph:
-    """Read SMEsD from ``data_dir`` (default: ``<data>/smesd``) into a :class:`CompanyGraph`.
+    """Read SMEsD from ``data_dir`` (the SMEsD folder or a data folder holding ``smesd/``; default:
+    ``<data>/smesd`` of :func:`kgreason.paths.data_dir`) into a :class:`CompanyGraph`.
 
     Raises:
-        FinanceDataError: a file is missing or does not have SMEsD's structure (the message says what).
+        FinanceDataError: the folder or a file is missing, or a file does not have SMEsD's structure (the
+            message says what, and how to point kgreason at the data).
         pickle.UnpicklingError: a pickle names a global.
     """
     start = time.perf_counter()
-    folder = Path(data_dir) if data_dir is not None else _default_dir()
+    folder = _smesd_folder(data_dir)
     ontology = ontology or load_ontology()
     for _, file_name in (("", "split_data_idx.pkl"), *_FILES):
         _check((folder / file_name).is_file(), folder / file_name, "file not found", "an SMEsD pickle")

@@ -25,8 +25,16 @@ from typing import Any
 import numpy as np
 
 from kgreason.errors import ConfigError
+from kgreason.finance.checks import (
+    default_split,
+    labels_source,
+    leakage_warnings,
+    missing_splits,
+    split_counts,
+)
 from kgreason.finance.config import CALIBRATIONS, RISK_VARIANTS, SOURCES, GraphSourceConfig, RiskConfig
 from kgreason.finance.dataset import RISK_LABELS, CompanyFeaturizer, RiskTask
+from kgreason.finance.errors import FinanceDataError
 from kgreason.finance.graph import CompanyGraph
 
 logger = logging.getLogger(__name__)
@@ -35,7 +43,10 @@ _GRAPHS: dict[str, CompanyGraph] = {}
 
 
 def load_company_graph(config: GraphSourceConfig) -> CompanyGraph:
-    """The company graph a config names (kept in memory per source, so seeds and variants share one)."""
+    """The company graph a config names (kept in memory per source, so seeds and variants share one).
+
+    Labelled companies without any split get the seeded stratified default split (logged at INFO).
+    """
     key = json.dumps(dataclasses.asdict(config), sort_keys=True, default=str)
     if key in _GRAPHS:
         return _GRAPHS[key]
@@ -64,6 +75,9 @@ def load_company_graph(config: GraphSourceConfig) -> CompanyGraph:
             raise ConfigError("data.source 'rdf' needs data.path (an RDF file)")
         graph = load_company_rdf(config.path)
     graph.validate()
+    graph, note = default_split(graph, seed=config.split_seed, fractions=config.split_fractions)
+    if note:
+        logger.info("%s", note)
     if len(_GRAPHS) >= 4:
         _GRAPHS.pop(next(iter(_GRAPHS)))
     _GRAPHS[key] = graph
@@ -199,14 +213,22 @@ def train_risk_model(
     if done is not None:
         return done
     seed_everything(seed)
-    prepared = prepare_risk_model(config, graph=graph)
-    g = prepared.graph
+    g = load_company_graph(config.data) if graph is None else graph
+    g, note = default_split(g, seed=config.data.split_seed, fractions=config.data.split_fractions)
+    if note:
+        logger.info("%s", note)
+    for warning in leakage_warnings(g):
+        logger.warning("%s", warning)
+    empty = missing_splits(g)
+    if empty:
+        raise FinanceDataError(
+            f"no labelled {' / '.join(empty)} companies (labelled per split: {split_counts(g)})",
+            path=labels_source(g),
+            expected="labelled train, dev and test companies: a 'split' column with train / dev / test, or "
+            "no split at all for the seeded default split",
+        )
     rows = {split: g.labelled_rows(split) for split in ("train", "dev", "test")}
-    for split, found in rows.items():
-        if not len(found):
-            raise ConfigError(
-                f"{g.name}: no labelled {split} companies; a risk run needs train, dev and test"
-            )
+    prepared = prepare_risk_model(config, graph=g)
     data = {split: prepared.encode(found) for split, found in rows.items()}
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
