@@ -255,6 +255,90 @@ def test_cli_score_writes_scores_and_rejects_bad_input(risk_run, tmp_path):
     assert failed.exit_code == 2 and "no_such_feature" in failed.output
 
 
+def _truncate(path, keep: float = 0.5) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+
+
+def _edit_json(path, change) -> None:
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+DAMAGED_RUNS = {
+    "truncated weights": (
+        lambda run: _truncate(run / "best" / "model.safetensors"),
+        "best/model.safetensors: truncated",
+    ),
+    "weights of 3 bytes": (
+        lambda run: (run / "best" / "model.safetensors").write_bytes(b"abc"),
+        "best/model.safetensors: not a safetensors file",
+    ),
+    "featurizer []": (
+        lambda run: (run / "featurizer.json").write_text("[]"),
+        "featurizer.json: a JSON array, not an object",
+    ),
+    "truncated featurizer": (
+        lambda run: _truncate(run / "featurizer.json"),
+        "featurizer.json, line 1, column",
+    ),
+    "featurizer of other features": (
+        lambda run: _edit_json(run / "featurizer.json", lambda d: d["scaler"]["names"].reverse()),
+        "featurizer.json: fitted on features",
+    ),
+    "featurizer std of 0": (
+        lambda run: _edit_json(run / "featurizer.json", lambda d: d["scaler"]["std"].__setitem__(0, 0)),
+        "featurizer.json: 'scaler.std' is not",
+    ),
+    "featurizer known rows": (
+        lambda run: _edit_json(run / "featurizer.json", lambda d: d.__setitem__("known_rows", [-1])),
+        "featurizer.json: 'known_rows' is not a list of company rows",
+    ),
+    "calibrator []": (
+        lambda run: (run / "calibrator.json").write_text("[]"),
+        "calibrator.json: a JSON array, not a calibrator",
+    ),
+    "metrics []": (lambda run: (run / "metrics.json").write_text("[]"), "metrics.json: a JSON array"),
+    "metrics without a version": (
+        lambda run: _edit_json(run / "metrics.json", lambda d: d.pop("model_version")),
+        "metrics.json: 'model_version' is None",
+    ),
+    "config not YAML": (
+        lambda run: (run / "config.yaml").write_text("name: [unclosed\n"),
+        "config.yaml, line 2: not valid YAML",
+    ),
+    "config []": (lambda run: (run / "config.yaml").write_text("[]\n"), "config.yaml: a YAML list"),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGED_RUNS))
+def test_cli_names_the_damaged_file_of_a_run_folder(risk_run, tmp_path, damage):
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from kgreason.cli import app
+
+    run = tmp_path / "run"
+    shutil.copytree(risk_run.run_dir, run, ignore=shutil.ignore_patterns("checkpoints", "tensorboard"))
+    change, message = DAMAGED_RUNS[damage]
+    change(run)
+    companies = tmp_path / "companies.csv"
+    companies.write_text("company_id\nC00000\n")
+    runner = CliRunner()
+    for args in (
+        ["score", "--model", str(run), "--input", str(companies), "--out", str(tmp_path / "o.csv")],
+        ["explain", "--model", str(run), "C00000"],
+    ):
+        result = runner.invoke(app, ["finance", *args])
+        assert result.exit_code == 2, result.output
+        assert "Traceback" not in result.output
+        (line,) = result.output.strip().splitlines()
+        assert line.startswith(f"error: {run}/") and message in line, line
+    assert not (tmp_path / "o.csv").exists()
+
+
 def test_frozen_encoder_caches_cls_states_exactly(tiny_encoder):
     from kgreason.models.config import ModelConfig
     from kgreason.models.fused import KGReasonModel

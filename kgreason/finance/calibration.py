@@ -118,7 +118,12 @@ class Calibrator:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Calibrator:
-        method = data.get("method") if isinstance(data, dict) else None
+        if not isinstance(data, dict):
+            kind = "array" if isinstance(data, list) else type(data).__name__
+            raise CalibrationError(
+                f"a JSON {kind}, not a calibrator (expected an object with 'method' in {', '.join(METHODS)})"
+            )
+        method = data.get("method")
         if method not in METHODS:
             raise CalibrationError(f"calibrator dict needs 'method' in {', '.join(METHODS)}, got {method!r}")
         out = cls(method=method)

@@ -417,10 +417,66 @@ class CompanyFeaturizer:
 
     @classmethod
     def load(cls, path: str | Path, *, graph: CompanyGraph) -> CompanyFeaturizer:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        """The featurizer :meth:`save` wrote, for ``graph``; a damaged file is a ``FinanceDataError`` naming it."""
+        from kgreason.finance.errors import FinanceDataError
+        from kgreason.finance.runfiles import RETRAIN, finite_numbers, read_json_object
+
+        path = Path(path)
+        expected = (
+            "the featurizer written by `kgreason finance train`: an object with 'scaler' (names, log, mean, "
+            "std), 'config' and 'known_rows'"
+        )
+        data = read_json_object(path, expected=expected)
+
+        def bad(detail: str, what: str = expected) -> FinanceDataError:
+            return FinanceDataError(detail, path=path, expected=what)
+
+        missing = [key for key in ("scaler", "config", "known_rows") if key not in data]
+        if missing:
+            raise bad(f"missing {', '.join(repr(k) for k in missing)}")
+        scaler, config, known = data["scaler"], data["config"], data["known_rows"]
+        fields = [f.name for f in dataclasses.fields(FeatureScaler)]
+        if not isinstance(scaler, dict) or sorted(scaler) != sorted(fields):
+            raise bad("'scaler' is not a feature scaler", f"an object with exactly {', '.join(fields)}")
+        names = scaler["names"]
+        if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+            raise bad("'scaler.names' is not a list of feature names")
+        count = len(names)
+        if not (isinstance(scaler["log"], list) and len(scaler["log"]) == count):
+            raise bad(f"'scaler.log' is not {count} booleans")
+        if not all(isinstance(flag, bool) for flag in scaler["log"]):
+            raise bad(f"'scaler.log' is not {count} booleans")
+        if not finite_numbers(scaler["mean"], count=count):
+            raise bad(f"'scaler.mean' is not {count} finite numbers")
+        if not finite_numbers(scaler["std"], count=count) or any(v <= 0 for v in scaler["std"]):
+            raise bad(f"'scaler.std' is not {count} positive finite numbers")
+        if names != list(graph.feature_names):
+            raise bad(
+                f"fitted on features {names}, but the run's graph has {list(graph.feature_names)}",
+                f"the featurizer of this run's graph ({RETRAIN})",
+            )
+        config_fields = {f.name: f.type for f in dataclasses.fields(FeaturizerConfig)}
+        if not isinstance(config, dict) or set(config) - set(config_fields):
+            unknown = sorted(set(config) - set(config_fields)) if isinstance(config, dict) else []
+            raise bad(
+                f"'config' is not a featurizer config{f' (unknown keys {unknown})' if unknown else ''}",
+                f"an object with keys among {', '.join(config_fields)}",
+            )
+        for key, value in config.items():
+            want = bool if config_fields[key] in (bool, "bool") else int
+            if not isinstance(value, want) or (want is int and (isinstance(value, bool) or value < 0)):
+                raise bad(
+                    f"'config.{key}' is {value!r}", f"{'a boolean' if want is bool else 'an integer >= 0'}"
+                )
+        num = graph.num_companies
+        if not (
+            isinstance(known, list)
+            and all(isinstance(r, int) and not isinstance(r, bool) and 0 <= r < num for r in known)
+        ):
+            raise bad(f"'known_rows' is not a list of company rows (integers 0..{num - 1})")
         return cls.build(
             graph,
-            config=FeaturizerConfig(**data["config"]),
-            scaler=FeatureScaler.from_dict(data["scaler"]),
-            known_rows=data["known_rows"],
+            config=FeaturizerConfig(**config),
+            scaler=FeatureScaler.from_dict(scaler),
+            known_rows=known,
         )

@@ -15,7 +15,6 @@ contribution is a reason the risk is higher. Reason codes are ``F:<feature>``, `
 from __future__ import annotations
 
 import dataclasses
-import json
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -63,14 +62,18 @@ class RiskScorer:
 
     @classmethod
     def load(cls, run_dir: str | Path, *, device: str = "auto") -> RiskScorer:
-        """The scorer of a run folder written by ``kgreason finance train``."""
-        import yaml
+        """The scorer of a run folder written by ``kgreason finance train``.
 
+        Every file is checked as it is read: a missing, truncated or damaged one raises a
+        :class:`~kgreason.errors.KGReasonError` naming it and what it should hold.
+        """
         from kgreason.config import build_config
-        from kgreason.errors import ModelNotAvailableError
+        from kgreason.errors import ConfigError, KGReasonError, ModelNotAvailableError
         from kgreason.finance.calibration import Calibrator
         from kgreason.finance.config import RiskConfig
         from kgreason.finance.dataset import CompanyFeaturizer
+        from kgreason.finance.errors import FinanceDataError
+        from kgreason.finance.runfiles import RETRAIN, check_safetensors, read_json_object, read_yaml_mapping
         from kgreason.finance.training import load_company_graph, prepare_risk_model
         from kgreason.models.fused import KGReasonModel
 
@@ -84,18 +87,42 @@ class RiskScorer:
                 f"{run}: not a finished risk run (missing {', '.join(missing)}); train one with "
                 "`kgreason finance train CONFIG`"
             )
-        config = build_config(RiskConfig, yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8")))
+        raw = read_yaml_mapping(
+            run / "config.yaml", expected="the risk config written by `kgreason finance train`"
+        )
+        try:
+            config = build_config(RiskConfig, raw)
+        except ConfigError as err:
+            raise ConfigError(f"{run / 'config.yaml'}: {err}") from None
+        metrics_path = run / "metrics.json"
+        metrics = read_json_object(metrics_path, expected="the metrics written by `kgreason finance train`")
+        version = metrics.get("model_version")
+        if not isinstance(version, str) or not version:
+            raise FinanceDataError(
+                f"'model_version' is {version!r}",
+                path=metrics_path,
+                expected=f"the model's name + hash ({RETRAIN})",
+            )
+        calibrator = Calibrator.load(run / "calibrator.json")
+        weights = run / "best" / "model.safetensors"
+        if not weights.is_file():
+            raise ModelNotAvailableError(
+                f"{weights}: not found; a finished risk run has its weights there ({RETRAIN})"
+            )
+        check_safetensors(weights)
         graph = load_company_graph(config.data)
-        model = KGReasonModel.from_pretrained(run / "best")
+        try:
+            model = KGReasonModel.from_pretrained(run / "best")
+        except KGReasonError:
+            raise
+        except Exception as err:  # anything the shared loader does not name: name the folder it read
+            raise ModelNotAvailableError(
+                f"{run / 'best'}: cannot load the model ({type(err).__name__}: {err}); expected the folder "
+                f"written by `kgreason finance train` ({RETRAIN})"
+            ) from err
         prepared = prepare_risk_model(config, graph=graph, model=model)
         prepared.featurizer = CompanyFeaturizer.load(run / "featurizer.json", graph=graph)
-        metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
-        return cls(
-            prepared=prepared,
-            calibrator=Calibrator.load(run / "calibrator.json"),
-            model_version=metrics["model_version"],
-            device=device,
-        )
+        return cls(prepared=prepared, calibrator=calibrator, model_version=version, device=device)
 
     # ------------------------------------------------------------------------------------------ lookups
     def company_ids(self) -> list[str]:
