@@ -1,6 +1,8 @@
 """Atomic file output: write to a temporary file beside the target, then ``os.replace`` it into place.
 
-A crash or an exception half-way leaves the previous file (or nothing) behind, never half a file.
+A crash or an exception half-way leaves the previous file (or nothing) behind, never half a file. Temporary
+files are named ``.<name>.<pid>.<random>.tmp``; one left by a writer that was killed (its process has ended)
+is removed by the next write of the same target.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import contextlib
 import gzip
 import io
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +23,52 @@ def new_file_mode() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return 0o666 & ~mask
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (unknown counts as alive)."""
+    if pid <= 0 or pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists but belongs to someone else
+        return True
+    return True
+
+
+def temporary_prefix(path: Path) -> str:
+    """The name prefix of this process's temporary files for ``path`` (``.<name>.<pid>.``)."""
+    return f".{path.name}.{os.getpid()}."
+
+
+def stale_temporary_pid(path: Path, candidate: str, *, suffix: str = ".tmp") -> int | None:
+    """The writer's process id when ``candidate`` is named like a temporary of ``path`` (else ``None``)."""
+    match = re.fullmatch(rf"\.{re.escape(path.name)}\.(\d+)\.[a-z0-9_]{{8}}{re.escape(suffix)}", candidate)
+    return int(match.group(1)) if match else None
+
+
+def sweep_stale_temporaries(path: str | Path) -> list[Path]:
+    """Remove the temporary files beside ``path`` that killed writers left; return what was removed.
+
+    Only regular files named like :func:`atomic_path`'s temporaries of this very target whose process has
+    ended are removed; nothing else is touched.
+    """
+    path = Path(path)
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        pid = stale_temporary_pid(path, entry.name)
+        if pid is None or process_alive(pid) or not entry.is_file(follow_symlinks=False):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(entry.path)
+            removed.append(Path(entry.path))
+    return removed
 
 
 @contextlib.contextmanager
@@ -62,7 +111,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     it replaces ``path`` when the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    sweep_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(path), suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)

@@ -159,10 +159,19 @@ def kb_convert(
     split: Annotated[
         str | None, typer.Option("--split", help="RDF/TSV output only: write one split (default: all).")
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Store output only: replace TARGET even when it is not a kgreason store (a file, a link, a "
+            "folder with other files). Without it only an empty folder or a store is replaced.",
+        ),
+    ] = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """Convert a knowledge base to the kgreason store format, RDF or TSV (written atomically)."""
     from kgreason.kb.sources import RDF_EXTENSIONS, TABLE_EXTENSIONS
+    from kgreason.kb.store import TripleStore
 
     _set_data_dir(data_dir)
     try:
@@ -170,7 +179,7 @@ def kb_convert(
         suffix = target.suffix.lower()
         kind = to or ("rdf" if suffix in RDF_EXTENSIONS else "tsv" if suffix in TABLE_EXTENSIONS else "store")
         if kind == "store":
-            written = kb.save(target)
+            written = TripleStore.from_kb(kb).save(target, force=force)
         elif kind in ("tsv", "csv"):
             from kgreason.kb.loaders.tsv import write_tsv
 

@@ -36,6 +36,27 @@ def resolve_data_path(path: str | Path, data: str | Path | None = None) -> Path:
     return given
 
 
+def missing_path_message(path: str | Path, data: str | Path | None = None) -> str:
+    """Why ``path`` was found neither as given nor under :func:`data_dir`, and how to point kgreason at data."""
+    given = Path(path).expanduser()
+    if given.is_absolute():
+        return f"{path}: no such file or folder"
+    root = data_dir(data)
+    if root is None:
+        return (
+            f"{path}: no such file or folder here, and no data folder was found to look it up in "
+            f"(pass --data-dir DIR or set ${DATA_ENV}; the default is ../shared/data)"
+        )
+    if not root.is_dir():
+        return (
+            f"{path}: not found here, and the data folder {root} does not exist "
+            f"(pass --data-dir DIR or set ${DATA_ENV} to another one)"
+        )
+    return (
+        f"{path}: not found here nor in the data folder {root} (--data-dir DIR or ${DATA_ENV} picks another)"
+    )
+
+
 def cache_dir() -> Path:
     """Folder for derived artefacts (fact indexes of KBs that live in read-only places)."""
     root = os.environ.get(CACHE_ENV) or os.path.join(

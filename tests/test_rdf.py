@@ -438,6 +438,15 @@ def test_malformed_rdfxml_and_jsonld_name_the_line(tmp_path: Path) -> None:
         load_rdf(jsonld)
 
 
+def test_an_unfinished_last_statement_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "end.ttl"
+    path.write_text("<http://a/x> <http://a/p> <http://a/y> .\n<http://a/x>")
+    with pytest.raises(KBFormatError, match=r"end\.ttl, line 2: the file ends inside a statement"):
+        load_rdf(path, parser="rdflib")  # rdflib's parser raises IndexError there
+    with pytest.raises(KBFormatError, match=r"end\.ttl, line 2, column \d+: "):
+        load_rdf(path, parser="pyoxigraph")
+
+
 def test_corrupt_gzip_is_a_format_error(tmp_path: Path) -> None:
     path = tmp_path / "corrupt.nt.gz"
     path.write_bytes(gzip.compress(b"<http://a/x> <http://a/p> <http://a/y> .\n" * 100)[:-30] + b"garbage")

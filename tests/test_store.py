@@ -48,7 +48,9 @@ def test_builder_dedupes_and_counts(family):
     assert summary.triples_per_split == {"train": 6, "test": 1}
     assert family.entity_label(family.entity_id("ada")) == "Ada Moreau"
     assert family.entity_aliases(family.entity_id("ada")) == ("Grandma Ada",)
-    assert "Ada Moreau" not in family.summary().to_text() or True  # labels are not part of the report
+    report = family.summary().to_text()
+    assert "Ada Moreau" not in report and "Grandma Ada" not in report  # labels are not part of the report
+    assert f"unlabelled entities {family.num_entities - 1}\n" in report  # only counted
     with pytest.raises(KeyError, match="no split 'dev'"):
         family.triples("dev")
 
@@ -70,11 +72,18 @@ def test_save_load_roundtrip_is_exact(family, tmp_path):
 
 def test_load_detects_corruption(family, tmp_path):
     path = family.save(tmp_path / "kb")
+    original = (path / "entities.txt").read_text()
+    (path / "entities.txt").write_text(original.replace("ada", "bob", 1))  # same size, other content
+    with pytest.raises(KBFormatError, match=r"kb/entities\.txt: checksum mismatch"):
+        TripleStore.load(path)  # sha256s are checked by default
     (path / "entities.txt").write_text("x\n")
-    with pytest.raises(KBFormatError, match="checksum mismatch for entities.txt"):
-        TripleStore.load(path, verify=True)
+    with pytest.raises(KBFormatError, match=r"kb/entities\.txt: has 2 bytes, manifest\.json says"):
+        TripleStore.load(path, verify=False)  # sizes are checked even without hashing
+    manifest = json.loads((path / "manifest.json").read_text())
+    del manifest["bytes"]  # a manifest without sizes: the key count still disagrees
+    (path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(KBFormatError, match="manifest says"):
-        TripleStore.load(path)
+        TripleStore.load(path, verify=False)
     with pytest.raises(KBFormatError, match="manifest.json is missing"):
         TripleStore.load(tmp_path)
 

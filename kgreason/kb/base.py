@@ -266,11 +266,14 @@ class KnowledgeBase(abc.ABC):
         )
 
     # ----------------------------------------------------------------------------------- persistence
-    def save(self, directory: str | Path) -> Path:
-        """Write this KB in kgreason's store format (atomically); ``TripleStore.load`` reads it back."""
+    def save(self, directory: str | Path, *, force: bool = False) -> Path:
+        """Write this KB in kgreason's store format (atomically); ``TripleStore.load`` reads it back.
+
+        An existing ``directory`` that is not a kgreason store is replaced only with ``force``.
+        """
         from kgreason.kb.store import TripleStore
 
-        return TripleStore.from_kb(self).save(directory)
+        return TripleStore.from_kb(self).save(directory, force=force)
 
     @classmethod
     def load(cls, directory: str | Path) -> KnowledgeBase:

@@ -10,12 +10,14 @@ their own through the entry-point group ``kgreason.knowledge_bases``::
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
-from kgreason.errors import KBFormatError
+from kgreason.errors import KBFormatError, KGReasonError
 from kgreason.kb.base import KnowledgeBase
-from kgreason.paths import resolve_data_path
+from kgreason.paths import missing_path_message, resolve_data_path
 from kgreason.registry import Registry
 
 #: Registered knowledge-base sources (built-ins plus the ``kgreason.knowledge_bases`` entry points).
@@ -27,6 +29,10 @@ knowledge_bases.register("kgreason.TSV.v1", "kgreason.kb.loaders.tsv:load_tsv")
 knowledge_bases.register("kgreason.SplitFolder.v1", "kgreason.kb.loaders.splits:load_split_folder")
 knowledge_bases.register("kgreason.NetworkX.v1", "kgreason.kb.loaders.networkx:from_networkx")
 
+#: Registered sources that read a file or folder (a plug-in's name may stand for something else).
+_FILE_SOURCES = frozenset(
+    {"kgreason.TripleStore.v1", "kgreason.RDF.v1", "kgreason.TSV.v1", "kgreason.SplitFolder.v1"}
+)
 #: File extensions (lower case, without ``.gz``) read as RDF, and the rdflib format name of each.
 RDF_EXTENSIONS = {
     ".ttl": "turtle",
@@ -67,6 +73,46 @@ RDF_FORMATS = {
 }
 
 
+class KBNotFoundError(KGReasonError, FileNotFoundError):
+    """No knowledge base at the path given (nor under the data folder)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def file_kind(mode: int) -> str:
+    """A few words for what a file of this ``st_mode`` is (``a FIFO``, ``a folder``, ...)."""
+    for test, word in (
+        (stat.S_ISREG, "a regular file"),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return word
+    return "not a plain file"
+
+
+def require_regular_file(path: str | Path) -> None:
+    """Raise :class:`KBFormatError` when ``path`` exists but is not a regular file.
+
+    A FIFO, a socket or a device (``/dev/zero``) would be read forever or block; a missing file is left to
+    the caller's ``open``.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(mode):
+        raise KBFormatError(
+            f"not a regular file ({file_kind(mode)})",
+            path=path,
+            expected="a regular file, or a store / split folder",
+        )
+
+
 def _suffix(path: Path) -> str:
     suffixes = [s.lower() for s in path.suffixes]
     if suffixes and suffixes[-1] == ".gz":
@@ -79,7 +125,7 @@ def detect_source(path: Path) -> str:
     if path.is_dir():
         if (path / "manifest.json").is_file():
             return "kgreason.TripleStore.v1"
-        if any((path / f"train{ext}").is_file() for ext in (".txt", ".txt.gz", ".tsv", ".tsv.gz")):
+        if any((path / f"train{ext}").exists() for ext in (".txt", ".txt.gz", ".tsv", ".tsv.gz")):
             return "kgreason.SplitFolder.v1"
         raise KBFormatError(
             "folder is neither a kgreason store nor a benchmark split folder",
@@ -124,8 +170,10 @@ def open_kb(source: Any, *, format: str | None = None, **kwargs: Any) -> Knowled
             raise ValueError("open_kb needs a source or a registered format name")
         return knowledge_bases.get(name)(**kwargs)
     path = resolve_data_path(source)
+    if not path.exists() and (name is None or name in _FILE_SOURCES):
+        raise KBNotFoundError(missing_path_message(source))
+    if path.exists() and not path.is_dir():
+        require_regular_file(path)
     if name is None:
-        if not path.exists():
-            raise FileNotFoundError(f"no such knowledge base file or folder: {source}")
         name = detect_source(path)
     return knowledge_bases.get(name)(path, **kwargs)

@@ -21,7 +21,12 @@ Reading (:func:`load_rdf`, :func:`read_rdf`):
 * named graphs (N-Quads, TriG, JSON-LD) are merged into one graph; :class:`RDFLoadReport` counts them;
 * duplicate statements are dropped and counted, self-loops kept, entities without a label allowed;
 * bad input raises :class:`~kgreason.errors.KBFormatError` naming the file, the 1-based line (and column when
-  the parser knows it) and what was expected; nothing half-loaded is returned.
+  the parser knows it) and what was expected; nothing half-loaded is returned;
+* reading never reaches the network or other documents: a JSON-LD ``@context`` (or ``@import``) that names
+  another document is refused, RDF/XML is parsed by a defusedxml parser that refuses external entities and
+  entities whose values refer to other entities ("billion laughs"; a plain-text entity such as
+  ``<!ENTITY owl "http://www.w3.org/2002/07/owl#">`` is fine), and ``owl:imports`` is an ordinary triple.
+  A FIFO or device is refused rather than read forever.
 
 Writing (:func:`write_rdf`): N-Triples by direct string formatting, other formats through an rdflib graph,
 always atomically (temporary file + ``os.replace``).
@@ -46,6 +51,7 @@ import numpy as np
 
 from kgreason.atomic import atomic_output
 from kgreason.errors import KBFormatError
+from kgreason.kb.sources import require_regular_file
 from kgreason.kb.store import TripleStore, TripleStoreBuilder
 
 if TYPE_CHECKING:
@@ -97,6 +103,8 @@ PARSERS = ("auto", "pyoxigraph", "rdflib")
 #: Files at least this large (on disk) get a progress bar.
 PROGRESS_MIN_BYTES = 5 << 20
 _UTF8_BOM = b"\xef\xbb\xbf"
+#: Longest value an RDF/XML ``<!ENTITY>`` may have: each reference expands at most ~this/3 times its size.
+MAX_XML_ENTITY_CHARS = 256
 
 # N-Triples string escaping, identical to pyoxigraph's (oxrdf ``print_quoted_str``).
 _ESCAPES = {i: f"\\u{i:04X}" for i in [*range(0x20), 0x7F]}
@@ -434,6 +442,12 @@ def _rdflib_error(err: Exception, *, path: Path, fmt: str, data: bytes, line: in
     if isinstance(err, json.JSONDecodeError):
         return KBFormatError(err.msg, path=path, line=err.lineno, column=err.colno, expected="valid JSON")
     message = str(err).strip() or type(err).__name__
+    if isinstance(err, IndexError) and fmt in ("turtle", "n3", "trig"):  # rdflib's N3 parser ran off the end
+        text = data.decode("utf-8", "replace").rstrip()
+        message = "the file ends inside a statement"
+        line, expected = text.count("\n") + 1, "a complete last statement, ending with '.'"
+    elif isinstance(err, LookupError | AttributeError | AssertionError | RecursionError):  # rdflib failed
+        message = f"rdflib could not parse it ({type(err).__name__}: {message})"
     column = None
     match = _XML_POSITION.search(message) if fmt == "xml" else None  # rdflib's RDF/XML: "id:line:col: msg"
     if match:
@@ -501,6 +515,30 @@ def _literal_normalisation_off() -> Iterator[None]:
         yield
     finally:
         rdflib.NORMALIZE_LITERALS = before
+
+
+class _DropIllTypedLiteralNotes(logging.Filter):
+    """Drops rdflib's "Failed to convert Literal lexical form" records (a traceback for every ill-typed literal)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Failed to convert Literal lexical form")
+
+
+@contextlib.contextmanager
+def _quiet_rdflib() -> Iterator[None]:
+    """Silence rdflib's per-literal conversion notes while reading: kgreason keeps lexical forms as written, so
+    an ill-typed literal (``"abc"^^xsd:integer``) is no problem, and a traceback in the output would suggest one."""
+    import warnings
+
+    term_log = logging.getLogger("rdflib.term")
+    quiet = _DropIllTypedLiteralNotes()
+    term_log.addFilter(quiet)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Parsing weird boolean", category=UserWarning)
+            yield
+    finally:
+        term_log.removeFilter(quiet)
 
 
 def _rdflib_sink(ingest: _Ingest, bar: tqdm | None) -> Callable[[Any, Any, Any, Any], None]:
@@ -582,7 +620,7 @@ def _read_with_rdflib(path: Path, *, fmt: str, ingest: _Ingest, progress: bool) 
     base = path.resolve().as_uri()
     parser: Any = None
     try:
-        with _literal_normalisation_off():
+        with _literal_normalisation_off(), _quiet_rdflib():
             if fmt == "nt":
 
                 class TripleSink:
@@ -594,7 +632,12 @@ def _read_with_rdflib(path: Path, *, fmt: str, ingest: _Ingest, progress: bool) 
             elif fmt == "nquads":
                 parser = _line_counting(NQuadsParser)()
                 parser.parse(StringInputSource(data), rdflib.Dataset(store=_recording_store(sink)))
+            elif fmt == "xml":
+                dataset = rdflib.Dataset(store=_recording_store(sink))
+                _parse_rdfxml(data, graph=dataset.default_graph, base=base, path=path)
             else:
+                if fmt == "json-ld":
+                    _refuse_remote_contexts(data, path=path)
                 dataset = rdflib.Dataset(store=_recording_store(sink))
                 dataset.parse(data=data, format=fmt, publicID=base)
     except KBFormatError:
@@ -605,6 +648,107 @@ def _read_with_rdflib(path: Path, *, fmt: str, ingest: _Ingest, progress: bool) 
     finally:
         if bar is not None:
             bar.close()
+
+
+def _refuse_remote_contexts(data: bytes, *, path: Path) -> None:
+    """Raise :class:`KBFormatError` if a JSON-LD document's ``@context`` (or ``@import``) names another document.
+
+    rdflib would fetch such a context (over the network, or from a file); kgreason never does while loading.
+    Invalid JSON is left to the parser, which reports where.
+    """
+    import json
+
+    try:
+        document = json.loads(data)
+    except (ValueError, RecursionError):
+        return
+    stack = [document]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(reversed(node))
+            continue
+        if not isinstance(node, dict):
+            continue
+        for key, value in node.items():
+            found = None
+            if key == "@context":
+                found = next(
+                    (c for c in (value if isinstance(value, list) else [value]) if isinstance(c, str)), None
+                )
+            elif key == "@import" and isinstance(value, str):
+                found = f"@import {value!r}"
+            if found is not None:
+                shown = found if found.startswith("@import") else repr(found)
+                raise KBFormatError(
+                    f"@context {shown} refers to another document; kgreason never fetches documents while "
+                    "loading a knowledge base",
+                    path=path,
+                    expected="an inline @context (a JSON object): paste the context into the file",
+                )
+            stack.append(value)
+
+
+def _parse_rdfxml(data: bytes, *, graph: Any, base: str, path: Path) -> None:
+    """rdflib's RDF/XML handler driven by a defusedxml parser (what ``Graph.parse(format="xml")`` does, defused).
+
+    External entities and DTDs are refused, and so are entities that refer to other entities or are longer
+    than :data:`MAX_XML_ENTITY_CHARS`, so the expanded document stays within a small multiple of the file.
+    """
+    from xml.sax import handler
+
+    from defusedxml import DefusedXmlException
+    from defusedxml.expatreader import DefusedExpatParser
+    from rdflib.parser import create_input_source
+    from rdflib.plugins.parsers.rdfxml import RDFXMLHandler
+
+    refused: list[str] = []
+
+    class BoundedParser(DefusedExpatParser):
+        def defused_entity_decl(self, name, is_parameter_entity, value, base, sysid, pubid, notation_name):
+            if sysid is not None or value is None:
+                refused.append(f"entity {name!r} that refers to an external document {sysid!r}")
+            elif is_parameter_entity:
+                refused.append(f"parameter entity {name!r}")
+            elif "&" in value:
+                refused.append(
+                    f"entity {name!r} whose value refers to other entities; such nested entities can expand "
+                    "without bound ('billion laughs')"
+                )
+            elif len(value) > MAX_XML_ENTITY_CHARS:
+                refused.append(
+                    f"entity {name!r} with a {len(value):,}-character value (at most {MAX_XML_ENTITY_CHARS})"
+                )
+            else:
+                return  # plain text: each reference expands once, boundedly
+            super().defused_entity_decl(name, is_parameter_entity, value, base, sysid, pubid, notation_name)
+
+        def defused_external_entity_ref_handler(self, context, base, sysid, pubid):
+            refused.append(f"an external document {sysid!r}")
+            super().defused_external_entity_ref_handler(context, base, sysid, pubid)
+
+    parser = BoundedParser(forbid_dtd=False, forbid_entities=True, forbid_external=True)
+    parser.start_namespace_decl("xml", "http://www.w3.org/XML/1998/namespace")  # as rdflib's create_parser
+    parser.setFeature(handler.feature_namespaces, 1)
+    source = create_input_source(data=data, format="xml", publicID=base)
+    content = RDFXMLHandler(graph)
+    content.setDocumentLocator(source)  # type: ignore[arg-type]
+    parser.setContentHandler(content)
+    parser.setErrorHandler(handler.ErrorHandler())
+    try:
+        parser.parse(source)
+    except DefusedXmlException:
+        what = refused[-1] if refused else "a construct defusedxml forbids"
+        raise KBFormatError(
+            f"the XML declares {what}; kgreason refuses it (no documents are fetched and entity expansion "
+            "stays bounded)",
+            path=path,
+            line=parser.getLineNumber(),
+            expected=f"RDF/XML whose <!ENTITY> declarations, if any, hold plain text of at most "
+            f"{MAX_XML_ENTITY_CHARS} characters",
+        ) from None
+    finally:
+        source.close()
 
 
 # ---------------------------------------------------------------------------------------------- public
@@ -631,8 +775,9 @@ def read_rdf(
     path = Path(source)
     if parser not in PARSERS:
         raise ValueError(f"parser must be one of {PARSERS}, got {parser!r}")
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"no such RDF file: {path}")
+    require_regular_file(path)
     fmt = rdf_format(path, format)
     use = parser
     if use == "auto":
@@ -768,7 +913,7 @@ def write_rdf(
     import rdflib
 
     graph: Any = rdflib.Dataset() if fmt in ("nquads", "trig") else rdflib.Graph()  # triples -> default graph
-    with _literal_normalisation_off():
+    with _literal_normalisation_off(), _quiet_rdflib():
         graph.parse(data="".join(chunks), format="nt")
     payload = graph.serialize(format=fmt, encoding="utf-8")
     with atomic_output(target) as handle:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from kgreason.errors import KBFormatError
 from kgreason.kb.loaders.tsv import progress_bar, read_text_file, read_triples_into
+from kgreason.kb.sources import require_regular_file
 from kgreason.kb.store import TripleStore, TripleStoreBuilder
 
 #: File stems accepted for each split, in order of preference.
@@ -67,9 +68,10 @@ def find_split_files(folder: str | Path) -> dict[str, Path]:
     for split, stems in SPLIT_STEMS.items():
         for stem in stems:
             path = next(
-                (folder / f"{stem}{ext}" for ext in EXTENSIONS if (folder / f"{stem}{ext}").is_file()), None
+                (folder / f"{stem}{ext}" for ext in EXTENSIONS if (folder / f"{stem}{ext}").exists()), None
             )
             if path is not None:
+                require_regular_file(path)  # a FIFO would be read forever
                 found[split] = path
                 break
     if "train" not in found:

@@ -30,6 +30,7 @@ from typing import IO, TYPE_CHECKING
 
 from kgreason.atomic import atomic_text_output
 from kgreason.errors import KBFormatError
+from kgreason.kb.sources import require_regular_file
 from kgreason.kb.store import TripleStore, TripleStoreBuilder
 
 if TYPE_CHECKING:
@@ -99,7 +100,11 @@ def _gc_paused() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _open_binary(path: Path) -> Iterator[tuple[IO[bytes], IO[bytes]]]:
-    """``(reader, raw)``: ``reader`` yields the (decompressed) bytes, ``raw.tell()`` is the position on disk."""
+    """``(reader, raw)``: ``reader`` yields the (decompressed) bytes, ``raw.tell()`` is the position on disk.
+
+    A FIFO or device is refused (:class:`KBFormatError`) instead of read forever.
+    """
+    require_regular_file(path)
     with open(path, "rb") as raw:
         if path.name.lower().endswith(".gz"):
             with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
@@ -429,6 +434,7 @@ def load_tsv(
             names the file and line).
     """
     path = Path(source)
+    require_regular_file(path)
     builder = TripleStoreBuilder(name=name or _stem(path), source=str(path))
     bar = progress_bar(total=path.stat().st_size, desc=f"reading {path.name}", enabled=progress)
     try:
