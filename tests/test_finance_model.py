@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from kgreason.finance.calibration import Calibrator
 from kgreason.finance.dataset import (
     STATUS_DEFAULTED,
     STATUS_UNKNOWN,
@@ -17,6 +18,7 @@ from kgreason.finance.dataset import (
     FeaturizerConfig,
 )
 from kgreason.finance.graph import DEFAULT
+from kgreason.finance.metrics import auc
 from kgreason.models.fused import TabularTerm
 
 SMALL = {"num_companies": 240, "num_groups": 60}
@@ -124,12 +126,22 @@ def test_training_writes_a_complete_run(risk_run):
     for name in ("config.yaml", "metrics.json", "featurizer.json", "calibrator.json", "scores.csv", "best"):
         assert (run / name).exists(), name
     metrics = json.loads((run / "metrics.json").read_text())
-    assert 0.0 <= metrics["test"]["auc"] <= 1.0 and metrics["model_version"].startswith("tiny-")
+    # One epoch on 240 generated companies already ranks defaults: measured test AUC 0.68-0.69 calibrated and
+    # 0.74 raw (random encoders of several sessions; a constant scorer has 0.5).
+    assert metrics["test"]["auc"] > 0.6 and metrics["test_raw"]["auc"] > 0.65
+    assert metrics["model_version"].startswith("tiny-")
     assert metrics["calibration"] in ("platt", "isotonic")
     with (run / "scores.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert {r["split"] for r in rows} == {"dev", "test"}
-    assert all(0.0 <= float(r["probability"]) <= 1.0 for r in rows)
+    # the probability column is the calibrator applied to the raw score (both rounded to 6 decimals) ...
+    calibrator = Calibrator.load(run / "calibrator.json")
+    raw = np.array([float(r["score"]) for r in rows])
+    np.testing.assert_allclose(calibrator.transform(raw), [float(r["probability"]) for r in rows], atol=2e-3)
+    # ... and metrics.json's test AUC is the AUC of those test rows
+    test = [r for r in rows if r["split"] == "test"]
+    found = auc(np.array([int(r["label"]) for r in test]), np.array([float(r["probability"]) for r in test]))
+    assert found == pytest.approx(metrics["test"]["auc"], abs=1e-3)
 
 
 def test_finished_run_is_read_back_and_another_config_refused(risk_run):
@@ -163,7 +175,20 @@ def test_scorer_scores_explains_and_answers_what_ifs(risk_run):
     ids = scorer.company_ids()[:3]
     scores = scorer.score(ids, top_reasons=2)
     assert [s.company_id for s in scores] == ids
-    assert all(0 <= s.probability <= 1 and len(s.reasons) <= 2 for s in scores)
+    for s in scores:  # at most 2 reasons, each raising the risk, largest first
+        contributions = [r.contribution for r in s.reasons]
+        assert len(contributions) <= 2 and all(c > 0 for c in contributions)
+        assert contributions == sorted(contributions, reverse=True)
+    # the probability is the run's calibrator applied to the raw score
+    for s in scores:
+        assert s.probability == pytest.approx(
+            float(scorer.calibrator.transform(np.array([s.score]))[0]), abs=1e-9
+        )
+    # the loaded model reproduces the raw scores training wrote (measured within 1.2e-3: batching differs)
+    with (risk_run.run_dir / "scores.csv").open() as handle:
+        written = {r["company_id"]: float(r["score"]) for r in csv.DictReader(handle)}
+    again = scorer.score(list(written), top_reasons=0)
+    np.testing.assert_allclose([s.score for s in again], list(written.values()), atol=5e-3)
     assert all(s.model_version == risk_run.model_version for s in scores)
     with pytest.raises(KeyError, match="nope"):
         scorer.score(["nope"])
@@ -175,8 +200,12 @@ def test_scorer_scores_explains_and_answers_what_ifs(risk_run):
     guarantor, debtor = g.nodes[int(h)], g.nodes[int(t)]
     what = scorer.what_if(guarantor, Scenario(kind="neighbour_defaults", target=debtor))
     assert what.before == pytest.approx(scorer.score([guarantor], top_reasons=0)[0].probability, abs=1e-6)
+    edges = g.edges.copy()
     removed = scorer.what_if(guarantor, Scenario(kind="remove_edge", target=debtor, relation="guarantees"))
-    assert 0 <= removed.after <= 1
+    assert removed.before == what.before  # every what-if starts from the company's current score
+    # a what-if leaves the scorer as it was: same graph, same score afterwards
+    assert np.array_equal(scorer.prepared.graph.edges, edges)
+    assert scorer.score([guarantor], top_reasons=0)[0].probability == pytest.approx(what.before, abs=1e-9)
     monotone = next(iter(g.monotone))
     low = scorer.what_if(guarantor, Scenario(kind="set_feature", target=monotone, value=0))
     high = scorer.what_if(guarantor, Scenario(kind="set_feature", target=monotone, value=50))
@@ -218,6 +247,7 @@ def test_cli_score_writes_scores_and_rejects_bad_input(risk_run, tmp_path):
     from typer.testing import CliRunner
 
     from kgreason.cli import app
+    from kgreason.finance.scoring import RiskScorer
 
     companies = tmp_path / "companies.csv"
     companies.write_text("company_id\nC00000\nC00001\n")
@@ -230,8 +260,10 @@ def test_cli_score_writes_scores_and_rejects_bad_input(risk_run, tmp_path):
     assert done.exit_code == 0, done.output
     rows = list(csv.DictReader(out.open()))
     assert [r["company_id"] for r in rows] == ["C00000", "C00001"] and "reason_3" in rows[0]
-    assert all(
-        0 <= float(r["probability"]) <= 1 and r["model_version"] == risk_run.model_version for r in rows
+    assert all(r["model_version"] == risk_run.model_version for r in rows)
+    expected = RiskScorer.load(risk_run.run_dir).score(["C00000", "C00001"], top_reasons=0)
+    assert [float(r["probability"]) for r in rows] == pytest.approx(
+        [s.probability for s in expected], abs=1e-6
     )
     bad = tmp_path / "bad.csv"
     bad.write_text("company_id\nC00000\nC00000\n")
@@ -396,13 +428,19 @@ def test_contagion_recovery_compares_with_the_generators_truth(risk_run):
         run_dirs=[risk_run.run_dir],
         pairs=8,
     )
-    assert 0 < found["pairs"] <= 8
-    assert (
-        0.0 < found["true_effect_do"] < 1.0 and -1.0 < found["true_effect_matched"] < 1.0
-    )  # guarantee contagion is real in the generator
+    assert found["pairs"] == 8
+    # The generator's truth (its structural model, simulated with fixed seeds; stderr 0.003): guaranteeing a
+    # company that defaults raises the guarantor's default probability by about 0.32 (do(1) - do(0)) and by
+    # about 0.26 against the guarantor's natural rate.
+    assert found["true_effect_do"] == pytest.approx(0.316, abs=0.02)
+    assert found["true_effect_matched"] == pytest.approx(0.255, abs=0.02)
+    # One epoch of a tiny model has not learnt that contagion: its what-if effect is near zero (measured
+    # [0, 0] after isotonic calibration, 2e-4 with Platt), so the CI lies far below the truth and the verdict,
+    # which must agree with the CI, is "not recovered".
     low, high = found["estimated_ci95"]
-    assert low <= found["estimated_effect"] <= high
-    assert isinstance(found["truth_in_ci"], bool) and "generator's truth" in found["summary"]
+    assert high < found["true_effect_matched"] / 2
+    assert found["truth_in_ci"] is (low <= found["true_effect_matched"] <= high) is False
+    assert "not recovered" in found["summary"] and "generator's truth" in found["summary"]
     with pytest.raises(ValueError, match="generator"):
         contagion_recovery(
             suite=FinanceSuite(),

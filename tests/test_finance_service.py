@@ -193,7 +193,9 @@ def test_whatif(client: TestClient, audit_path: Path) -> None:
 def test_health(client: TestClient, audit_path: Path) -> None:
     out = client.get("/health").json()
     assert out["status"] == "ok" and out["model_version"] == "fake-0001" and out["companies"] == 40
-    assert out["uptime_s"] >= 0
+    time.sleep(0.01)
+    later = client.get("/health").json()
+    assert 0.01 <= later["uptime_s"] - out["uptime_s"] < 5 and out["uptime_s"] < 60  # seconds since startup
     assert audit_path.read_bytes() == b""  # health is not audited
 
 
