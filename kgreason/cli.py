@@ -294,19 +294,21 @@ def retrieve(
 
     _set_data_dir(data_dir)
     sets = list(overrides or [])
-    for key, value in (
-        ("kb.source", kb_path),
-        ("kb.format", fmt),
-        ("retrieval.hops", hops),
-        ("retrieval.max_nodes", max_nodes),
-        ("retrieval.top_k", top_k),
+    options = {}
+    for key, option, value in (
+        ("kb.source", "--kb", kb_path),
+        ("kb.format", "--format", fmt),
+        ("retrieval.hops", "--hops", hops),
+        ("retrieval.max_nodes", "--max-nodes", max_nodes),
+        ("retrieval.top_k", "--top-k", top_k),
     ):
         if value is not None:
             sets.append(f"{key}={json.dumps(value)}")
+            options[key] = option
     if no_facts:
         sets.append("retrieval.facts=false")
     try:
-        cfg = load_config(RetrieveConfig, config, sets)
+        cfg = _with_option_names(load_config, options, RetrieveConfig, config, sets)
         if not cfg.kb.source:
             raise KGReasonError("no knowledge base given: pass --kb PATH or set kb.source in the config")
         kb = _open(cfg.kb.source, cfg.kb.format)
@@ -314,6 +316,20 @@ def retrieve(
     except (KGReasonError, FileNotFoundError, KeyError) as err:
         _fail(err)
     _print_context(kb, context, as_json=as_json)
+
+
+def _with_option_names(load, options: dict[str, str], *args: Any) -> Any:
+    """``load(*args)``; a :class:`ConfigError` about a key that a command-line option set names the option too."""
+    from kgreason.errors import ConfigError
+
+    try:
+        return load(*args)
+    except ConfigError as err:
+        text = str(err)
+        for key, option in options.items():
+            if text.startswith((f"{key}:", f"{key} ")):
+                raise ConfigError(f"{option} ({key}){text[len(key) :]}") from None
+        raise
 
 
 def _build_retriever(kb, cfg):
@@ -381,14 +397,24 @@ def _print_context(kb, context, *, as_json: bool) -> None:
 
 
 def _parse_seeds(seeds: str | None) -> list[int] | None:
-    if not seeds:
+    """``"13,14,15"`` -> ``[13, 14, 15]`` (``None`` when not given); each in ``[0, 2**63 - 1]``, none twice."""
+    from kgreason.config import SEED_MAX
+    from kgreason.errors import ConfigError
+
+    if seeds is None:
         return None
     try:
-        return [int(s) for s in seeds.replace(" ", "").split(",") if s]
+        values = [int(s) for s in seeds.replace(" ", "").split(",") if s]
     except ValueError:
-        raise KGReasonError(
-            f"--seeds expects comma-separated integers such as 13,14,15, got {seeds!r}"
-        ) from None
+        values = []
+    if not values:
+        raise ConfigError(f"--seeds expects comma-separated integers such as 13,14,15, got {seeds!r}")
+    for i, value in enumerate(values):
+        if not 0 <= value <= SEED_MAX:
+            raise ConfigError(f"--seeds: expected seeds in [0, 2**63 - 1], got {value}")
+        if value in values[:i]:
+            raise ConfigError(f"--seeds: seed {value} is given twice (expected distinct seeds, one run each)")
+    return values
 
 
 @app.command("train")
@@ -430,8 +456,9 @@ def train(
 
     _set_data_dir(data_dir)
     try:
+        requested = _parse_seeds(seeds)
         cfg = load_config(ExperimentConfig, config, list(overrides or []))
-        seed_list = _parse_seeds(seeds) or [cfg.trainer.seed]
+        seed_list = requested or [cfg.trainer.seed]
         if output_dir is not None and len(seed_list) > 1:
             raise KGReasonError(
                 "--output-dir takes one seed; with several seeds set output_dir in the config"

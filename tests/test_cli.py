@@ -105,3 +105,107 @@ def test_retrieve_with_facts_uses_real_encoder(tmp_path, monkeypatch, top_k):
     )
     assert len(out["facts"]) == top_k
     assert any("Ada Moreau" in f["text"] and "Lyon" in f["text"] for f in out["facts"])
+
+
+def refused(*args: str) -> str:
+    """Run a command that must refuse its input: exit 2, one ``error: ...`` line, no traceback."""
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    return lines[0]
+
+
+@pytest.fixture
+def no_kb_loading(monkeypatch):
+    """Opening the KB fails the test: bad options must be refused before anything is loaded."""
+
+    def _open(*args, **kwargs):
+        pytest.fail("the knowledge base was opened before the options were validated")
+
+    monkeypatch.setattr("kgreason.cli._open", _open)
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["--hops", "-1"], ["--hops (retrieval.hops)", "integer >= 0", "-1"]),
+        (["--max-nodes", "0"], ["--max-nodes (retrieval.max_nodes)", "integer >= 1", "got 0"]),
+        (["--top-k", "0"], ["--top-k (retrieval.top_k)", "integer >= 1", "got 0"]),
+        (["--set", "encoder.batch_size=0"], ["encoder.batch_size", "integer >= 1", "got 0"]),
+        (["--set", "encoder.max_length=-1"], ["encoder.max_length", "integer >= 2", "got -1"]),
+        (
+            ["--set", "retrieval.index_type=bogus"],
+            ["retrieval.index_type", "one of auto, flat, hnsw, ivf", "'bogus'"],
+        ),
+        (["--set", "encoder.device=gpu0"], ["encoder.device", "auto, cpu, cuda", "'gpu0'"]),
+    ],
+)
+def test_retrieve_refuses_bad_options_before_loading(no_kb_loading, args, needles):
+    line = refused("retrieve", "Where does Ada Moreau live?", "--kb", FAMILY, *args)
+    for needle in needles:
+        assert needle in line, line
+
+
+def test_retrieve_refuses_cuda_without_a_gpu(no_kb_loading, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    line = refused("retrieve", "Ada", "--kb", FAMILY, "--set", "encoder.device=cuda")
+    assert "encoder.device" in line and "no CUDA device" in line and "auto or cpu" in line
+
+
+def test_retrieve_config_values_are_checked_like_overrides(no_kb_loading, tmp_path):
+    config = tmp_path / "retrieve.yaml"
+    config.write_text(f"kb:\n  source: {FAMILY}\nretrieval:\n  top_k: -3\n", encoding="utf-8")
+    line = refused("retrieve", "Ada", "--config", str(config))
+    assert "retrieval.top_k" in line and "integer >= 1" in line
+
+
+def test_retrieve_shipped_config_works_from_outside_the_repo(tmp_path, monkeypatch):
+    """``kb.source`` of configs/retrieve.yaml resolves against the config's folder, not the working folder."""
+    monkeypatch.chdir(tmp_path)
+    out = json.loads(
+        run(
+            "retrieve",
+            "Who is Gabriel Laurent's grandmother?",
+            "--config",
+            str(REPO / "configs" / "retrieve.yaml"),
+            "--no-facts",
+            "--json",
+        )
+    )
+    assert out["subgraph"]["num_nodes"] > 3
+
+
+def test_retrieve_missing_kb_of_a_config_names_where_it_looked(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    data.mkdir()
+    monkeypatch.setenv("KGREASON_DATA", str(data))
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    config = folder / "retrieve.yaml"
+    config.write_text("kb:\n  source: kg/missing.ttl\n", encoding="utf-8")
+    line = refused("retrieve", "Ada", "--config", str(config), "--no-facts")
+    assert "kb.source" in line and "retrieve.yaml" in line
+    assert str(folder / "kg" / "missing.ttl") in line and str(data / "kg" / "missing.ttl") in line
+
+
+@pytest.mark.parametrize("kind", ["missing", "folder", "latin-1"])
+def test_retrieve_unreadable_config_is_one_line(tmp_path, kind):
+    config = tmp_path / "retrieve.yaml"
+    if kind == "folder":
+        config.mkdir()
+    elif kind == "latin-1":
+        config.write_bytes("kb:\n  source: caf\xe9.ttl\n".encode("latin-1"))
+    line = refused("retrieve", "Ada", "--config", str(config))
+    assert str(config) in line and "expected" in line
+
+
+def test_retrieve_missing_kb_option_names_the_option_and_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KGREASON_DATA", str(tmp_path / "data"))
+    line = refused("retrieve", "Ada", "--kb", "missing.ttl", "--no-facts")
+    assert "--kb (kb.source) 'missing.ttl': no such file or folder" in line
+    assert str(tmp_path / "missing.ttl") in line and str(tmp_path / "data" / "missing.ttl") in line

@@ -131,6 +131,55 @@ def test_missing_file_is_a_clear_error(tmp_path):
         load_rules(tmp_path / "nope.rules")
 
 
+@pytest.mark.parametrize(
+    ("text", "line", "column", "needle"),
+    [
+        ("type p.\npred m(p, p).\nm(X, Y) :- m(X, Y), X != X.\n", 3, 21, "X != X can never hold"),
+        ("type p.\npred m(p, p).\nm(X, Y) :- m(X, Y), a != a.\n", 3, 21, "a != a can never hold"),
+        ("type p.\npred m(p, p).\nexclusive m.\n", 3, 1, "at least two different predicates"),
+        ("type p.\npred m(p, p).\nexclusive m, m.\n", 3, 1, "at least two different predicates"),
+        ("type p.\ntype q, p.\n", 2, 9, "type 'p' is declared again (first at line 1)"),
+        ("type p, p.\n", 1, 9, "type 'p' is declared again (first at line 1)"),
+        ("type p.\npred m(p, p).\nm(X, Y) :- m(X, Y), X != Z.\n", 3, 26, "variable Z of '!='"),
+    ],
+)
+def test_rules_that_cannot_mean_anything_are_refused(tmp_path, text, line, column, needle):
+    with pytest.raises(RuleSyntaxError) as info:
+        load_rules(write(tmp_path, text, "odd.rules"))
+    assert needle in str(info.value)
+    assert (info.value.line, info.value.column) == (line, column)
+    assert str(info.value).startswith(f"odd.rules:{line}:{column}: ")
+
+
+def test_a_bom_at_the_start_is_accepted(tmp_path):
+    path = tmp_path / "bom.rules"
+    path.write_bytes(("\ufeff" + FAMILY).encode("utf-8"))
+    assert load_rules(path).summary() == load_rules(write(tmp_path, FAMILY)).summary()
+    assert parse_rules("\ufeff" + FAMILY).types == ("person",)
+    with pytest.raises(RuleSyntaxError, match=r"got '\\ufeff'"):  # only at the start
+        parse_rules("type p.\n\ufeff")
+
+
+def test_check_of_a_folder_or_an_unreadable_file_is_one_line(tmp_path):
+    from kgreason.cli import app
+
+    folder = tmp_path / "some_dir.rules"
+    folder.mkdir()
+    latin = tmp_path / "latin.rules"
+    latin.write_bytes("% caf\xe9\ntype p.\n".encode("latin-1"))
+    for path, needle in ((folder, "is a folder"), (latin, "UTF-8"), (tmp_path / "nope.rules", "not found")):
+        res = CliRunner().invoke(app, ["rules", "check", str(path)])
+        assert res.exit_code == 2, (res.output, res.exception)
+        assert "Traceback" not in res.output
+        lines = res.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), res.output
+        assert path.name in lines[0] and needle in lines[0] and "expected" in lines[0], lines[0]
+    rules = write(tmp_path, FAMILY)
+    res = CliRunner().invoke(app, ["rules", "derive", str(rules), "--triples", str(folder), "--out", "x"])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert res.output.startswith("error: ") and str(folder) in res.output and "is a folder" in res.output
+
+
 # ---------------------------------------------------------------------------------------------- chaining
 
 

@@ -134,3 +134,123 @@ def test_a_finished_run_is_reused_and_a_changed_config_is_refused(tmp_path, tiny
     assert metrics.stat().st_mtime_ns == stamp  # nothing retrained or rewritten
     changed = runner.invoke(app, [*args, "--set", "trainer.learning_rate=0.01"])
     assert changed.exit_code == 2 and "different config" in changed.output
+
+
+def refused(*args: str) -> str:
+    """Run a command that must refuse its input: exit 2, one ``error: ...`` line, no traceback."""
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    return lines[0]
+
+
+@pytest.fixture
+def no_loading(monkeypatch):
+    """Reading data or building a model fails the test: bad input must be refused before that."""
+
+    def prepare(*args, **kwargs):
+        pytest.fail("data and model were loaded before the config was validated")
+
+    monkeypatch.setattr("kgreason.runs.experiment.prepare", prepare)
+
+
+@pytest.mark.parametrize("kind", ["missing", "folder", "latin-1"])
+def test_train_unreadable_config_file(tmp_path, no_loading, kind):
+    config = tmp_path / "exp.yaml"
+    if kind == "folder":
+        config.mkdir()
+    elif kind == "latin-1":
+        config.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    line = refused("train", str(config))
+    expected = {"missing": "no such config file", "folder": "is a folder", "latin-1": "not UTF-8"}[kind]
+    assert str(config) in line and expected in line and "expected" in line, line
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--set", "model.max_length=0"], "model.max_length: expected an integer >= 2, got 0"),
+        (["--set", "trainer.seed=-1"], "trainer.seed: expected an integer in [0, 2**63 - 1], got -1"),
+        (["--set", f"trainer.seed={2**63 + 5}"], "trainer.seed: expected an integer in [0, 2**63 - 1]"),
+        (["--set", "data.max_train=-5"], "data.max_train: expected an integer >= 0 (0: all), got -5"),
+        (
+            ["--set", "model.variant=bogus"],
+            "model.variant: expected one of text, graph, fused, fused_facts, got 'bogus'",
+        ),
+        (["--seeds", ","], "--seeds expects comma-separated integers such as 13,14,15, got ','"),
+        (["--seeds", "1,-2"], "--seeds: expected seeds in [0, 2**63 - 1], got -2"),
+        (["--seeds", "3,3"], "--seeds: seed 3 is given twice"),
+        (["--set", "task=bogus_task"], "bogus_task"),
+    ],
+)
+def test_train_refuses_bad_values_before_loading(tmp_path, no_loading, args, needle):
+    config = _config(tmp_path, Path("embedded"))
+    line = refused("train", str(config), *args)
+    assert needle in line, line
+
+
+def test_train_missing_kb_names_both_places(tmp_path, no_loading, monkeypatch):
+    data = tmp_path / "data"
+    data.mkdir()
+    config = _config(tmp_path, Path("embedded"))
+    cfg = yaml.safe_load(config.read_text(encoding="utf-8"))
+    cfg["knowledge"] = {"kb": {"source": "kg/family.ttl"}}
+    config.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    line = refused("train", str(config), "--data-dir", str(data))
+    assert "knowledge.kb.source" in line
+    assert str(tmp_path / "kg" / "family.ttl") in line and str(data / "kg" / "family.ttl") in line
+
+
+def test_train_from_outside_the_repo_resolves_paths_against_the_config(
+    tmp_path, tiny_encoder, shared_data, monkeypatch
+):
+    """``kgreason train /abs/config.yaml`` from another folder: the config's relative paths still resolve."""
+    folder = tmp_path / "project" / "configs"
+    folder.mkdir(parents=True)
+    (folder / "encoder").symlink_to(tiny_encoder, target_is_directory=True)
+    config = _config(tmp_path, Path("encoder"))
+    cfg = yaml.safe_load(config.read_text(encoding="utf-8"))
+    cfg["data"].update(max_train=16, max_eval=8)
+    (folder / "exp.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    out = runner.invoke(app, ["train", str(folder / "exp.yaml"), "--data-dir", str(shared_data)])
+    assert out.exit_code == 0, out.output
+    resolved = yaml.safe_load((tmp_path / "runs" / "tiny-phrasebank" / "seed13" / "config.yaml").read_text())
+    assert resolved["model"]["encoder"] == str(folder / "encoder")
+
+
+def test_damaged_run_folders_are_one_line_errors(tmp_path, tiny_encoder, shared_data):
+    """Truncated weights in best/ (evaluate) or checkpoints/last/ (resume), a python tag in config.yaml."""
+    config = _config(tmp_path, tiny_encoder)
+    args = ["train", str(config), "--data-dir", str(shared_data), "--set", "data.max_train=16"]
+    assert runner.invoke(app, args).exit_code == 0
+    run = tmp_path / "runs" / "tiny-phrasebank" / "seed13"
+    best, last = run / "best" / "model.safetensors", run / "checkpoints" / "last" / "model.safetensors"
+    assert best.is_file() and last.is_file()
+
+    best.write_bytes(best.read_bytes()[:1000])
+    line = refused("evaluate", str(run), "--data-dir", str(shared_data))
+    assert str(best) in line and "expected" in line, line
+
+    last.write_bytes(last.read_bytes()[:100])
+    record = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**record, "status": "running"}))  # interrupted: resume it
+    line = refused(*args)
+    assert str(last) in line and "--no-resume" in line, line
+
+    (run / "run.json").write_text('{"status": "fini')  # cut short
+    line = refused(*args)
+    assert str(run / "run.json") in line and "expected" in line, line
+
+    saved = (run / "config.yaml").read_text()
+    (run / "config.yaml").write_text(
+        saved.replace("name: tiny-phrasebank", "name: !!python/object/apply:os.system [echo]")
+    )
+    line = refused("evaluate", str(run))
+    assert str(run / "config.yaml") in line and "python/object" in line and "expected" in line, line

@@ -17,6 +17,7 @@ import numpy as np
 
 from kgreason.device import resolve_device
 from kgreason.encoders.resolve import ModelSource, load_text_encoder
+from kgreason.errors import ConfigError
 
 if TYPE_CHECKING:
     import torch
@@ -80,8 +81,16 @@ class SentenceEncoder:
         max_length: int = 128,
         pooling: str | None = None,
     ) -> None:
-        if batch_size < 1 or max_length < 2:
-            raise ValueError(f"batch_size must be >= 1 and max_length >= 2, got {batch_size}, {max_length}")
+        from kgreason.config import check_device
+
+        if batch_size < 1:
+            raise ConfigError(f"batch_size: expected an integer >= 1, got {batch_size}")
+        if max_length < 2:
+            raise ConfigError(f"max_length: expected an integer >= 2, got {max_length}")
+        if pooling is not None and pooling not in POOLING_MODES:
+            raise ConfigError(f"pooling: expected one of {', '.join(POOLING_MODES)}, got {pooling!r}")
+        if isinstance(device, str):
+            check_device(device, "device")  # before the model is loaded
         parts = load_text_encoder(model)
         self.source: ModelSource = parts.source
         self.tokenizer = parts.tokenizer

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from kgreason.config import setting
+
 #: Model variants; they share one code path and differ only in what the head reads.
 VARIANTS = ("text", "graph", "fused", "fused_facts")
 HEADS = ("sequence", "token", "choice", "relation")
+#: What the [CLS] slot of the token states carries (see ``ModelConfig.text_pooling``).
+TEXT_POOLINGS = ("cls", "mean")
 
 
 @dataclass
@@ -18,11 +22,11 @@ class GNNConfig:
     """
 
     type: str = "rgcn"
-    layers: int = 2
-    hidden: int = 200
-    heads: int = 2
-    dropout: float = 0.2
-    num_bases: int | None = None
+    layers: int = setting(2, ge=1)
+    hidden: int = setting(200, ge=1)
+    heads: int = setting(2, ge=1)
+    dropout: float = setting(0.2, ge=0, le=1)
+    num_bases: int | None = setting(None, ge=1)
 
 
 @dataclass
@@ -67,24 +71,24 @@ class ModelConfig:
             company cannot score lower than it would without that guarantee); 0: off.
     """
 
-    encoder: str = "embedded"
-    variant: str = "text"
-    head: str = "sequence"
-    num_labels: int = 2
-    dropout: float = 0.1
+    encoder: str = setting("embedded", path=True, names=("embedded",))
+    variant: str = setting("text", choices=VARIANTS)
+    head: str = setting("sequence", choices=HEADS)
+    num_labels: int = setting(2, ge=1)
+    dropout: float = setting(0.1, ge=0, le=1)
     gnn: GNNConfig = field(default_factory=GNNConfig)
     node_features: str = "kge"
-    kge_path: str | None = None
+    kge_path: str | None = setting(None, path=True, must_exist=True)
     freeze_kge: bool = True
-    num_entities: int = 0
-    num_relations: int = 0
-    max_length: int = 128
-    constraint_weight: float = 0.0
+    num_entities: int = setting(0, ge=0)
+    num_relations: int = setting(0, ge=0)
+    max_length: int = setting(128, ge=2)
+    constraint_weight: float = setting(0.0, ge=0)
     constraint_tnorm: str = "product"
     node_status: bool = False
-    num_features: int = 0
+    num_features: int = setting(0, ge=0)
     feature_monotone: list[int] = field(default_factory=list)
-    graph_rule_weight: float = 0.0
+    graph_rule_weight: float = setting(0.0, ge=0)
     seed_readout: bool = False
     freeze_encoder: bool = False
-    text_pooling: str = "cls"
+    text_pooling: str = setting("cls", choices=TEXT_POOLINGS)

@@ -169,11 +169,14 @@ def load_pretrained(directory: str | os.PathLike[str]) -> KGReasonModel:
         encoder = encoder_from_config(encoder_config)
     tokenizer = load_tokenizer(folder) if (folder / ENCODER_DIR / "tokenizer_config.json").is_file() else None
     tables = {}
-    with safe_open(str(weights), framework="pt") as handle:
-        present = set(handle.keys())
-        for part, key in FEATURE_KEYS.items():
-            if key in present:
-                tables[part] = handle.get_tensor(key)
+    try:
+        with safe_open(str(weights), framework="pt") as handle:
+            present = set(handle.keys())
+            for part, key in FEATURE_KEYS.items():
+                if key in present:
+                    tables[part] = handle.get_tensor(key)
+    except Exception as err:  # safetensors raises its own SafetensorError for a truncated or foreign file
+        raise _unreadable(weights, err) from None
     model = KGReasonModel(
         config, encoder=encoder, tokenizer=tokenizer, entity_features=EntityFeatures(**tables)
     )
@@ -184,6 +187,8 @@ def load_pretrained(directory: str | os.PathLike[str]) -> KGReasonModel:
         raise ModelNotAvailableError(
             f"{weights}: does not fit the model that {CONFIG_NAME} describes ({err})"
         ) from err
+    except Exception as err:
+        raise _unreadable(weights, err) from None
     if (meta.get("peft") or {}).get("method") == "prefix":
         from peft import PeftModel
 
@@ -192,3 +197,10 @@ def load_pretrained(directory: str | os.PathLike[str]) -> KGReasonModel:
         )
     model.eval()
     return model
+
+
+def _unreadable(weights: Path, err: Exception) -> ModelNotAvailableError:
+    return ModelNotAvailableError(
+        f"{weights}: not a readable safetensors file ({err}); expected the complete weights written by "
+        "save_pretrained (the file may be truncated: retrain, or copy the folder again)"
+    )

@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any, overload
 import numpy as np
 
 from kgreason.atomic import atomic_path, atomic_write_text
+from kgreason.config import INDEX_TYPES
+from kgreason.errors import ConfigError
 from kgreason.kb.base import as_triple_array
 from kgreason.paths import cache_dir
 from kgreason.retrieval.context import RetrievedFact
@@ -47,7 +49,6 @@ INDEX_FILE = "index.faiss"
 META_FILE = "meta.json"
 #: Folder inside a store that holds its fact indexes (one per fingerprint).
 STORE_SUBDIR = "fact_index"
-INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
 #: ``index_type="auto"`` uses an exact flat index below this many facts and HNSW from here up.
 HNSW_THRESHOLD = 50_000
 #: HNSW defaults, tuned with ``benchmarks/facts.py``: on 1M MiniLM vectors (2 CPU cores) recall@10 0.97 vs
@@ -103,7 +104,7 @@ def choose_index(
     """
     kind = index_type.lower()
     if kind not in INDEX_TYPES:
-        raise ValueError(f"index_type must be one of {', '.join(INDEX_TYPES)}, got {index_type!r}")
+        raise ConfigError(f"index_type must be one of {', '.join(INDEX_TYPES)}, got {index_type!r}")
     if kind == "auto":
         kind = "hnsw" if num_facts >= hnsw_threshold else "flat"
     if num_facts == 0:

@@ -7,6 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kgreason.errors import ConfigError
 from kgreason.retrieval.context import KnowledgeContext
 from kgreason.retrieval.subgraph import SubgraphRetriever
 
@@ -47,8 +48,12 @@ class KnowledgeRetriever:
         index_type: str = "auto",
         index_dir: str | Path | None = None,
     ) -> None:
+        from kgreason.config import INDEX_TYPES
+
         if top_k < 1:
-            raise ValueError(f"top_k must be >= 1, got {top_k}")
+            raise ConfigError(f"top_k: expected an integer >= 1, got {top_k}")
+        if str(index_type).lower() not in INDEX_TYPES:
+            raise ConfigError(f"index_type must be one of {', '.join(INDEX_TYPES)}, got {index_type!r}")
         self.kb = kb
         self.subgraphs = SubgraphRetriever(
             kb=kb, hops=hops, max_nodes=max_nodes, min_link_score=min_link_score

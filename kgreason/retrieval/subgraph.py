@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from kgreason.errors import ConfigError
 from kgreason.kb.records import Mention
 
 if TYPE_CHECKING:
@@ -64,11 +65,11 @@ class SubgraphRetriever:
         max_candidates: int = 1,
     ) -> None:
         if hops < 0:
-            raise ValueError(f"hops must be >= 0, got {hops}")
+            raise ConfigError(f"hops: expected an integer >= 0, got {hops}")
         if max_nodes is not None and max_nodes < 1:
-            raise ValueError(f"max_nodes must be >= 1 or None, got {max_nodes}")
+            raise ConfigError(f"max_nodes: expected an integer >= 1 or None, got {max_nodes}")
         if max_candidates < 1:
-            raise ValueError(f"max_candidates must be >= 1, got {max_candidates}")
+            raise ConfigError(f"max_candidates: expected an integer >= 1, got {max_candidates}")
         self.kb = kb
         self.hops = hops
         self.max_nodes = max_nodes

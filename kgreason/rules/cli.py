@@ -44,6 +44,14 @@ def read_triples(path: str | Path) -> list[tuple[str, str, str]]:
                 triples.append((parts[0], parts[1], parts[2]))
     except UnicodeDecodeError as err:
         raise KBFormatError(f"not UTF-8 text: {err}", path=path, expected="UTF-8 text") from None
+    except FileNotFoundError:
+        raise KBFormatError("no such file", path=path, expected="an existing TSV file of triples") from None
+    except IsADirectoryError:
+        raise KBFormatError("is a folder", path=path, expected="a TSV file of triples") from None
+    except OSError as err:
+        raise KBFormatError(
+            f"cannot be read ({err.strerror or err})", path=path, expected="a readable TSV file of triples"
+        ) from None
     return triples
 
 

@@ -246,6 +246,7 @@ class _Clause:
     inequalities: list[tuple[Term, Term]]
     line: int
     positions: dict[int, _Token] = field(default_factory=dict)  # id(atom) -> token of its predicate
+    inequality_tokens: list[tuple[_Token, _Token]] = field(default_factory=list)  # the two terms of each '!='
 
 
 class _Parser:
@@ -320,9 +321,18 @@ class _Parser:
     def type_decl(self) -> None:
         while True:
             tok = self.name("a type name")
-            if tok.text not in self.type_tokens:
-                self.types.append(tok.text)
-                self.type_tokens[tok.text] = tok
+            first = self.type_tokens.get(tok.text)
+            if first is not None:
+                raise RuleSyntaxError(
+                    f"type {tok.text!r} is declared again (first at line {first.line}); expected each type "
+                    "declared once",
+                    path=self.path,
+                    line=tok.line,
+                    column=tok.column,
+                    expected="a new type name",
+                )
+            self.types.append(tok.text)
+            self.type_tokens[tok.text] = tok
             if self.accept("."):
                 return
             self.expect(",", "',' or '.' after a type name")
@@ -415,6 +425,7 @@ class _Parser:
             positions[id(head)] = tok
         body: list[Atom] = []
         inequalities: list[tuple[Term, Term]] = []
+        inequality_tokens: list[tuple[_Token, _Token]] = []
         if self.accept(":-"):
             while True:
                 if self.tok.kind == "name" and self.tokens[self.pos + 1].text != "!=":
@@ -422,9 +433,12 @@ class _Parser:
                     positions[id(a)] = tok
                     body.append(a)
                 else:
+                    left_tok = self.tok
                     left = self.term()
                     self.expect("!=", "'!=' after a term in a rule body (the only built-in)")
+                    right_tok = self.tok
                     inequalities.append((left, self.term()))
+                    inequality_tokens.append((left_tok, right_tok))
                 if self.accept("."):
                     break
                 self.expect(",", "',' or '.' after a body literal")
@@ -438,7 +452,7 @@ class _Parser:
                 column=start.column,
                 expected="a body atom",
             )
-        self.clauses.append(_Clause(head, body, inequalities, start.line, positions))
+        self.clauses.append(_Clause(head, body, inequalities, start.line, positions, inequality_tokens))
 
     # -- checks
     def check(self) -> RuleSet:
@@ -465,6 +479,15 @@ class _Parser:
                     expected="predicates of one signature",
                 )
             unique = tuple(dict.fromkeys(names))
+            if len(unique) < 2:
+                raise RuleSyntaxError(
+                    f"an exclusive group needs at least two different predicates, got only {unique[0]!r}; "
+                    "expected 'exclusive p, q, ... .'",
+                    path=self.path,
+                    line=first.line,
+                    column=first.column,
+                    expected="two or more predicates",
+                )
             groups.append(unique)
             arity = len(self.predicates[unique[0]])
             args = tuple(Variable(f"X{i}") for i in range(arity))
@@ -544,20 +567,30 @@ class _Parser:
                             column=tok.column,
                             expected=f"{v.name} in a body atom",
                         )
-        for pair in c.inequalities:
-            for term in pair:
+        for (left, right), toks in zip(c.inequalities, c.inequality_tokens, strict=True):
+            for term, tok in zip((left, right), toks, strict=True):
                 if isinstance(term, Variable) and term not in body_vars:
                     raise RuleSyntaxError(
                         f"variable {term.name} of '!=' does not occur in a body atom; expected it bound by one",
                         path=self.path,
-                        line=c.line,
+                        line=tok.line,
+                        column=tok.column,
                         expected=f"{term.name} in a body atom",
                     )
+            if left == right:
+                shown = _term_text(left)
+                raise RuleSyntaxError(
+                    f"{shown} != {shown} can never hold, so the rule never fires; expected two different terms",
+                    path=self.path,
+                    line=toks[0].line,
+                    column=toks[0].column,
+                    expected="two different terms",
+                )
 
 
 def parse_rules(text: str, *, path: str | Path | None = None) -> RuleSet:
-    """Parse and check rule text (``path`` only names the source in errors)."""
-    parser = _Parser(text, path)
+    """Parse and check rule text (``path`` only names the source in errors); a leading BOM is skipped."""
+    parser = _Parser(text.removeprefix("\ufeff"), path)
     parser.parse()
     return parser.check()
 
@@ -569,6 +602,15 @@ def load_rules(path: str | Path) -> RuleSet:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise RuleSyntaxError("rule file not found; expected an existing .rules file", path=path) from None
+    except IsADirectoryError:
+        raise RuleSyntaxError("is a folder; expected a .rules file", path=path) from None
     except UnicodeDecodeError as err:
-        raise RuleSyntaxError(f"expected UTF-8 text: {err}", path=path) from None
+        raise RuleSyntaxError(
+            f"not UTF-8 text ({err.reason} at byte {err.start}); expected a UTF-8 encoded .rules file",
+            path=path,
+        ) from None
+    except OSError as err:
+        raise RuleSyntaxError(
+            f"cannot be read ({err.strerror or err}); expected a readable .rules file", path=path
+        ) from None
     return parse_rules(text, path=path)

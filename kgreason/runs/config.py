@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from kgreason.config import KBConfig, RetrievalConfig
+from kgreason.config import KBConfig, RetrievalConfig, setting
 from kgreason.models.config import ModelConfig
 from kgreason.training.config import TrainerConfig
 
@@ -24,9 +24,9 @@ class DataConfig:
 
     dataset: str = "financial_phrasebank"
     options: dict[str, Any] = field(default_factory=dict)
-    data_dir: str | None = None
-    max_train: int = 0
-    max_eval: int = 0
+    data_dir: str | None = setting(None, path=True, must_exist=True)
+    max_train: int = setting(0, ge=0, note="0: all")
+    max_eval: int = setting(0, ge=0, note="0: all")
 
 
 @dataclass
@@ -41,7 +41,7 @@ class KnowledgeConfig:
 
     kb: KBConfig = field(default_factory=KBConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
-    rules: str | None = None
+    rules: str | None = setting(None, path=True, must_exist=True, names=("kinship",))
     rule_facts: bool = False
 
 

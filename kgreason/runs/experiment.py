@@ -21,8 +21,9 @@ from typing import Any
 import yaml
 
 from kgreason.atomic import atomic_write_text
-from kgreason.config import build_config, config_to_dict
+from kgreason.config import build_config, config_to_dict, read_yaml_mapping
 from kgreason.errors import ConfigError
+from kgreason.registry import did_you_mean
 from kgreason.runs.config import ExperimentConfig
 from kgreason.runs.provenance import file_checksums, git_revision, machine_info, package_versions
 
@@ -101,10 +102,32 @@ def run_dir_for(config: ExperimentConfig, seed: int) -> Path:
     """The run folder of ``config`` for ``seed`` (``output_dir`` with ``{name}`` and ``{seed}`` filled in)."""
     try:
         return Path(config.output_dir.format(name=config.name, seed=seed))
-    except (KeyError, IndexError) as err:
+    except (KeyError, IndexError, ValueError, AttributeError) as err:
         raise ConfigError(
             f"output_dir {config.output_dir!r}: only {{name}} and {{seed}} can be filled in"
         ) from err
+
+
+def check_experiment(config: ExperimentConfig) -> None:
+    """Refuse what can be refused before reading data or building a model (the schema checked the values).
+
+    Raises:
+        ConfigError: an unregistered task or dataset reader, an ``output_dir`` that cannot be filled in, a
+            rule-constraint loss without rules.
+    """
+    from kgreason.data.readers import readers
+    from kgreason.tasks.registry import tasks
+
+    for key, registry, name in (("task", tasks, config.task), ("data.dataset", readers, config.data.dataset)):
+        if name not in registry:
+            names = registry.names()
+            raise ConfigError(
+                f"{key}: unknown {registry.kind} {name!r}.{did_you_mean(name, names)} "
+                f"Expected one of {', '.join(names)}"
+            )
+    run_dir_for(config, config.trainer.seed)
+    if config.model.constraint_weight > 0 and not config.knowledge.rules:
+        raise ConfigError("model.constraint_weight > 0 needs a rule file: set knowledge.rules (e.g. kinship)")
 
 
 @dataclass
@@ -294,6 +317,7 @@ def run_experiment(
 
     seed = config.trainer.seed if seed is None else seed
     config = dataclasses.replace(config, trainer=dataclasses.replace(config.trainer, seed=seed))
+    check_experiment(config)
     run_dir = Path(output_dir) if output_dir is not None else run_dir_for(config, seed)
     if resume:
         finished = _finished_run(run_dir, config, seed)
@@ -378,24 +402,43 @@ def _finished_run(run_dir: Path, config: ExperimentConfig, seed: int) -> RunResu
     )
     if not (metrics_path.is_file() and record_path.is_file() and config_path.is_file()):
         return None
-    if json.loads(record_path.read_text(encoding="utf-8")).get("status") != "finished":
+    if _read_record(record_path, "the run record").get("status") != "finished":
         return None
-    saved = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    saved = read_yaml_mapping(config_path, what="run config")
     if saved != yaml.safe_load(yaml.safe_dump(config_to_dict(config), sort_keys=False)):
         raise ConfigError(
             f"{run_dir} holds a finished run of a different config; pass --no-resume to replace it or choose "
             "another output folder"
         )
-    metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
-    return RunResult(
-        run_dir=run_dir,
-        seed=seed,
-        dev=metrics["dev"],
-        test=metrics["test"],
-        train_seconds=metrics["train_seconds"],
-        train_samples_per_s=metrics["train_samples_per_s"],
-        best_step=metrics["best_step"],
-    )
+    metrics = _read_record(metrics_path, "the run's metrics")
+    try:
+        return RunResult(
+            run_dir=run_dir,
+            seed=seed,
+            dev=metrics["dev"],
+            test=metrics["test"],
+            train_seconds=metrics["train_seconds"],
+            train_samples_per_s=metrics["train_samples_per_s"],
+            best_step=metrics["best_step"],
+        )
+    except KeyError as err:
+        raise ConfigError(
+            f"{metrics_path}: no {err.args[0]!r} (expected the metrics written by kgreason train; "
+            "pass --no-resume to retrain)"
+        ) from None
+
+
+def _read_record(path: Path, what: str) -> dict[str, Any]:
+    """A JSON object a run wrote (``run.json``, ``metrics.json``); a damaged one is a :class:`ConfigError`."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ConfigError(
+            f"{path}: unreadable ({err}); expected {what} as JSON (pass --no-resume to retrain)"
+        ) from None
+    if not isinstance(record, dict):
+        raise ConfigError(f"{path}: expected {what} as a JSON object (pass --no-resume to retrain)")
+    return record
 
 
 def _load_best(run_dir: Path, *, fallback: Any) -> Any:
@@ -413,7 +456,11 @@ def load_run_config(run_dir: str | Path) -> ExperimentConfig:
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         raise ConfigError(f"{run_dir}: not a kgreason run folder (config.yaml is missing)")
-    return build_config(ExperimentConfig, yaml.safe_load(path.read_text(encoding="utf-8")))
+    data = read_yaml_mapping(path, what="run config")
+    try:
+        return build_config(ExperimentConfig, data)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err} (expected the config kgreason train wrote)") from None
 
 
 def evaluate_run(run_dir: str | Path, *, split: str = "test") -> dict[str, float]:

@@ -123,7 +123,17 @@ def load_weights(model: torch.nn.Module, directory: str | Path) -> None:
     source = Path(directory) / WEIGHTS_NAME
     if not source.is_file():
         raise CheckpointError(f"{source}: no such file (expected the weights of a checkpoint)")
-    missing, unexpected = load_model(model, str(source), strict=False)
+    try:
+        missing, unexpected = load_model(model, str(source), strict=False)
+    except RuntimeError as err:  # shapes that differ
+        raise CheckpointError(
+            f"{source}: does not fit the model ({err}); expected weights of the same architecture"
+        ) from None
+    except Exception as err:  # safetensors' own SafetensorError: a truncated or foreign file
+        raise CheckpointError(
+            f"{source}: not a readable safetensors file ({err}); expected the complete weights of a checkpoint "
+            "(the file may be truncated: train with --no-resume to start over)"
+        ) from None
     if missing or unexpected:
         raise CheckpointError(
             f"{source}: does not fit the model (missing keys: {sorted(missing)[:5]}, "
@@ -155,7 +165,10 @@ def load_training_state(directory: str | Path) -> dict[str, Any]:
     try:
         return torch.load(source, map_location="cpu", weights_only=True)
     except Exception as err:  # an unreadable or foreign file
-        raise CheckpointError(f"{source}: not a readable trainer state ({err})") from err
+        raise CheckpointError(
+            f"{source}: not a readable trainer state ({err}); expected the state a kgreason trainer saved "
+            "(train with --no-resume to start over)"
+        ) from err
 
 
 def save_model_dir(directory: str | Path, *, model: torch.nn.Module) -> Path:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from kgreason.config import SEED_MAX, check_device_name, setting
+from kgreason.models.peft import PEFT_METHODS
+from kgreason.training.precision import PRECISIONS
+
 
 @dataclass
 class PeftConfig:
@@ -13,12 +17,12 @@ class PeftConfig:
     attention projections of BERT-family models (``query``, ``value``).
     """
 
-    method: str = "none"
-    r: int = 8
-    alpha: int = 16
-    dropout: float = 0.1
+    method: str = setting("none", choices=PEFT_METHODS)
+    r: int = setting(8, ge=1)
+    alpha: int = setting(16, ge=1)
+    dropout: float = setting(0.1, ge=0, le=1)
     target_modules: list[str] = field(default_factory=lambda: ["query", "value"])
-    num_virtual_tokens: int = 20
+    num_virtual_tokens: int = setting(20, ge=1)
 
 
 @dataclass
@@ -52,26 +56,26 @@ class TrainerConfig:
         peft: parameter-efficient fine-tuning (see :class:`PeftConfig`).
     """
 
-    epochs: int = 3
-    max_steps: int = 0
-    batch_size: int = 32
-    eval_batch_size: int = 64
-    grad_accumulation: int = 1
-    learning_rate: float = 5e-5
-    head_learning_rate: float | None = 1e-3
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    max_grad_norm: float = 1.0
-    precision: str = "auto"
+    epochs: int = setting(3, ge=0)
+    max_steps: int = setting(0, ge=0, note="0: no limit")
+    batch_size: int = setting(32, ge=1)
+    eval_batch_size: int = setting(64, ge=1)
+    grad_accumulation: int = setting(1, ge=1)
+    learning_rate: float = setting(5e-5, gt=0)
+    head_learning_rate: float | None = setting(1e-3, gt=0, note="or null: the encoder's")
+    weight_decay: float = setting(0.01, ge=0)
+    warmup_ratio: float = setting(0.1, ge=0, le=1)
+    max_grad_norm: float = setting(1.0, ge=0, note="0: off")
+    precision: str = setting("auto", choices=PRECISIONS)
     length_bucketing: bool = True
-    eval_every: int = 0
-    early_stopping_patience: int = 0
+    eval_every: int = setting(0, ge=0, note="0: each epoch")
+    early_stopping_patience: int = setting(0, ge=0, note="0: never")
     metric: str | None = None
-    save_every: int = 0
-    seed: int = 13
-    device: str = "auto"
-    num_workers: int = 0
+    save_every: int = setting(0, ge=0, note="0: at each evaluation")
+    seed: int = setting(13, ge=0, le=SEED_MAX)
+    device: str = setting("auto", validate=check_device_name)
+    num_workers: int = setting(0, ge=0)
     tensorboard: bool = True
-    log_every: int = 20
+    log_every: int = setting(20, ge=0)
     progress: bool = True
     peft: PeftConfig = field(default_factory=PeftConfig)
