@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from kgreason.finance.csv_loader import load_company_csv
 from kgreason.finance.errors import FinanceDataError
@@ -505,6 +507,7 @@ def test_rdf_file_may_embed_the_ontology(tmp_path):
 
 TTL_HEAD = """\
 @prefix fin: <https://kgreason.dev/finance#> .
+@prefix xsd: <http://www.w3.org/2001/XMLSchema#> .
 @prefix ex: <https://example.org/x#> .
 ex:c1 a fin:Company .
 ex:c2 a fin:Company .
@@ -527,6 +530,10 @@ ex:p1 a fin:Person .
         ("ex:c1 fin:owns ex:c9 .", "object ex:c9 is not a typed fin: node"),
         ("ex:c1 fin:registeredCapital -3 .", "fin:registeredCapital is negative"),
         ('ex:c1 fin:registeredCapital "lots" .', "fin:registeredCapital is not a number"),
+        ('ex:c1 fin:registeredCapital "INF"^^xsd:double .', "fin:registeredCapital is not a finite number"),
+        ('ex:c1 fin:registeredCapital "NaN"^^xsd:double .', "fin:registeredCapital is not a finite number"),
+        ("ex:c1 fin:registeredCapital 1e300 .", "fin:registeredCapital is not a finite number"),
+        ("ex:c1 fin:registeredCapital " + "9" * 400 + " .", "fin:registeredCapital is not a finite number"),
         ("ex:c1 fin:defaulted 1 .", "fin:defaulted is not a boolean"),
         ("ex:c1 a fin:Person .", "ex:c1 is typed both fin:"),
         ('ex:c1 fin:split "valid" .', "unknown split 'valid'"),
@@ -556,3 +563,94 @@ def test_rdf_syntax_error_has_a_line(tmp_path):
     path.write_text(TTL_HEAD + "ex:c1 fin:owns ex:c2 \n ex:c2 ;; .\n", encoding="utf-8")
     with pytest.raises(FinanceDataError, match=r"broken.ttl, line \d+"):
         load_company_rdf(path)
+
+
+# -------------------------------------------------------------------------------------------- properties
+CSV_COLUMNS = [
+    "company_id", "name", "industry", "region", "period", "split", "registered_capital", "paid_in_capital",
+    "founded_months_ago", "lawsuits", "lawsuits_lost", "leverage", "defaulted", "", " company_id",
+]  # fmt: skip
+CSV_CELLS = st.one_of(
+    st.sampled_from(
+        [
+            "",
+            "c1",
+            "c2",
+            "c1 ",
+            "0",
+            "1",
+            "-1",
+            "2.5",
+            "1e308",
+            "1e309",
+            "-inf",
+            "nan",
+            "NaN",
+            "train",
+            "dev",
+            "tset",
+            "2020",
+            "0x10",
+            "1_000",
+            "é",
+            "\ufeff",
+            '"',
+            '""',
+            "a,b",
+            "a\nb",
+            "\r",
+            "\x00",
+        ]
+    ),
+    st.text(max_size=6),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+)
+
+
+def _quote(cell: str) -> str:
+    return '"' + cell.replace('"', '""') + '"' if any(c in cell for c in ',"\n\r') else cell
+
+
+@st.composite
+def companies_csv(draw: st.DrawFn) -> bytes:
+    """companies.csv content: CSV-shaped (header + rows of likely-troublesome cells), any text or any bytes."""
+    kind = draw(st.sampled_from(["table", "table", "table", "text", "bytes"]))
+    if kind == "bytes":
+        return draw(st.binary(max_size=200))
+    if kind == "text":
+        return draw(st.text(max_size=200)).encode("utf-8")
+    header = draw(st.lists(st.sampled_from(CSV_COLUMNS), min_size=0, max_size=6))
+    width = st.integers(min_value=max(0, len(header) - 1), max_value=len(header) + 1)
+    rows = draw(st.lists(width.flatmap(lambda n: st.lists(CSV_CELLS, min_size=n, max_size=n)), max_size=6))
+    newline = draw(st.sampled_from(["\n", "\r\n", "\r"]))
+    text = newline.join(",".join(_quote(c) for c in row) for row in [header, *rows])
+    if draw(st.booleans()):
+        text += newline
+    encoding = draw(st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "latin-1"]))
+    return text.encode(encoding, errors="replace")
+
+
+@settings(max_examples=150, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
+@given(content=companies_csv())
+@example(content=b"company_id,leverage\nc1,1e300\n")  # finite in float64, inf in the float32 features
+def test_csv_loader_raises_only_its_own_errors_on_any_companies_csv(content):
+    """Whatever companies.csv holds, the loader returns a valid graph or raises a KGReasonError, quickly."""
+    import tempfile
+    import time
+    import warnings
+
+    from kgreason.errors import KGReasonError
+
+    with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # e.g. a float64 that overflows the float32 features
+        (Path(folder) / "companies.csv").write_bytes(content)
+        start = time.perf_counter()
+        try:
+            graph = load_company_csv(folder)
+        except KGReasonError as err:
+            assert str(err).startswith(str(Path(folder) / "companies.csv")), str(err)
+        else:
+            assert graph.num_companies == len({*graph.company_ids()})
+            values = graph.features[~np.isnan(graph.features)]
+            assert np.isfinite(values).all()  # a value is a finite number or missing, never inf
+        assert time.perf_counter() - start < 1.0

@@ -142,8 +142,12 @@ def _read_table(path: Path, *, open_columns: bool = False) -> _Table:
     return table
 
 
+#: The largest magnitude a value may have: features and weights are stored as float32.
+LARGEST = float(np.finfo(np.float32).max)
+
+
 def _number(table: _Table, line: int, column: str, cell: str) -> float:
-    """A finite number, ``nan`` for an empty cell."""
+    """A finite number that fits float32, ``nan`` for an empty cell."""
     if cell == "":
         return math.nan
     try:
@@ -153,6 +157,12 @@ def _number(table: _Table, line: int, column: str, cell: str) -> float:
     if not math.isfinite(value):
         raise table.error(
             f"{column} {cell!r} is not a number", line, expected="a finite number or an empty cell"
+        )
+    if abs(value) > LARGEST:
+        raise table.error(
+            f"{column} {cell!r} is too large",
+            line,
+            expected=f"a number between -{LARGEST:.4g} and {LARGEST:.4g}",
         )
     return value
 

@@ -13,12 +13,14 @@ are skipped, so a file may embed the ontology.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from kgreason.finance.csv_loader import LARGEST
 from kgreason.finance.errors import FinanceDataError
 from kgreason.finance.graph import (
     DEFAULT,
@@ -268,8 +270,17 @@ def _company_literal(triple, spec, row, values, labels, splits, periods, texts, 
     if spec.feature is not None:
         if isinstance(value, bool) or (not isinstance(value, int | float) and not _is_decimal(value)):
             raise fail(triple, f"fin:{spec.name} is not a number", expected=f"a {spec.datatype} literal")
-        number = float(value)
-        if number < 0 or number != number:
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond float range
+            number = math.inf
+        if not math.isfinite(number) or abs(number) > LARGEST:
+            raise fail(
+                triple,
+                f"fin:{spec.name} is not a finite number that fits the features (float32)",
+                expected=f"a number between 0 and {LARGEST:.4g}",
+            )
+        if number < 0:
             raise fail(triple, f"fin:{spec.name} is negative", expected="a value >= 0")
         if row in values[spec.feature]:
             raise fail(triple, f"a second fin:{spec.name} value for the company", expected="one value")
