@@ -35,6 +35,11 @@ def tiny_encoder(tmp_path_factory) -> Path:
         intermediate_size=37,
         max_position_embeddings=128,
     )
-    BertModel(config, add_pooling_layer=False).save_pretrained(folder)
+    import torch
+
+    with torch.random.fork_rng():  # the same weights whichever test builds it first (tests' thresholds rely on it)
+        torch.manual_seed(0)
+        model = BertModel(config, add_pooling_layer=False)
+    model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
