@@ -204,3 +204,22 @@ def test_metadata_and_speed(smesd):
     assert "earliest" in meta["overlap"]["policy"]
     assert meta["edge_type_relations"]["invested_CC"] == {"relation": "owns", "inverse": False}
     assert meta["test_load_seconds"] < 10  # about 0.5 s on 2 cores
+
+
+@pytest.mark.parametrize(
+    ("payload", "detail"),
+    [
+        (pickle.dumps(os.system), "refusing to load global"),
+        (pickle.dumps({"a": [1, 2, 3]})[:-4], "not a readable pickle"),
+        (b"not a pickle at all", "not a readable pickle"),
+    ],
+)
+def test_safe_unpickle_errors_are_ours_and_name_the_file(tmp_path, payload, detail):
+    """The CLI prints one line for KGReasonError; a refused or damaged pickle must be one, naming the file."""
+    from kgreason.errors import KGReasonError
+
+    path = tmp_path / "train_data.pkl"
+    path.write_bytes(payload)
+    with pytest.raises(KGReasonError, match=rf"train_data\.pkl: .*{detail}") as caught:
+        safe_unpickle(path)
+    assert isinstance(caught.value, pickle.UnpicklingError)  # still what callers caught before

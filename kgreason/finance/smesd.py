@@ -109,6 +109,10 @@ CITATION = (
 )
 
 
+class PickleRefusedError(FinanceDataError, pickle.UnpicklingError):
+    """A pickle that names a global, or does not decode; the message names the file."""
+
+
 class _NoGlobals(pickle.Unpickler):
     """An unpickler that refuses every global: only builtin containers, numbers and strings load."""
 
@@ -122,10 +126,23 @@ def safe_unpickle(path: str | Path) -> Any:
     """Load a pickle that may hold only builtin values; any global (class, function) is refused.
 
     Raises:
-        pickle.UnpicklingError: the pickle names a global (the message names it) or is malformed.
+        PickleRefusedError: the pickle names a global (the message names it) or is malformed; it is both a
+            :class:`FinanceDataError` naming the file and a :class:`pickle.UnpicklingError`.
     """
     with open(path, "rb") as handle:
-        return _NoGlobals(handle).load()
+        try:
+            return _NoGlobals(handle).load()
+        except pickle.UnpicklingError as err:
+            if str(err).startswith("refusing to load global"):
+                raise PickleRefusedError(str(err), path=path, expected="a pickle of plain values") from None
+            detail = err
+        except (EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError, MemoryError) as err:
+            detail = err
+    raise PickleRefusedError(
+        f"not a readable pickle ({type(detail).__name__}: {detail})",
+        path=path,
+        expected="an SMEsD pickle of plain lists, dicts, numbers and strings",
+    )
 
 
 def _rejoin_names(members_of: dict[str, list[int]]) -> dict[str, list[int]]:
