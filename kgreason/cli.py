@@ -14,6 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from kgreason.bench.cli import bench_app
+from kgreason.config import parse_seeds
 from kgreason.errors import KGReasonError, describe_error
 from kgreason.finance.cli import finance_app
 from kgreason.kge.cli import kge_app
@@ -396,27 +397,6 @@ def _print_context(kb, context, *, as_json: bool) -> None:
             typer.echo(f"  {rank:>2}. {fact.score:.3f}  {fact.text}")
 
 
-def _parse_seeds(seeds: str | None) -> list[int] | None:
-    """``"13,14,15"`` -> ``[13, 14, 15]`` (``None`` when not given); each in ``[0, 2**63 - 1]``, none twice."""
-    from kgreason.config import SEED_MAX
-    from kgreason.errors import ConfigError
-
-    if seeds is None:
-        return None
-    try:
-        values = [int(s) for s in seeds.replace(" ", "").split(",") if s]
-    except ValueError:
-        values = []
-    if not values:
-        raise ConfigError(f"--seeds expects comma-separated integers such as 13,14,15, got {seeds!r}")
-    for i, value in enumerate(values):
-        if not 0 <= value <= SEED_MAX:
-            raise ConfigError(f"--seeds: expected seeds in [0, 2**63 - 1], got {value}")
-        if value in values[:i]:
-            raise ConfigError(f"--seeds: seed {value} is given twice (expected distinct seeds, one run each)")
-    return values
-
-
 @app.command("train")
 def train(
     config: Annotated[
@@ -456,7 +436,7 @@ def train(
 
     _set_data_dir(data_dir)
     try:
-        requested = _parse_seeds(seeds)
+        requested = parse_seeds(seeds)
         cfg = load_config(ExperimentConfig, config, list(overrides or []))
         seed_list = requested or [cfg.trainer.seed]
         if output_dir is not None and len(seed_list) > 1:

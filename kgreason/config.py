@@ -459,3 +459,21 @@ def _find_path(value: str, base: Path | None) -> tuple[str | None, list[str]]:
 def config_to_dict(config: Any) -> dict[str, Any]:
     """Plain nested dict of a config dataclass (for writing beside results)."""
     return dataclasses.asdict(config)
+
+
+def parse_seeds(seeds: str | None) -> list[int] | None:
+    """``"13,14,15"`` -> ``[13, 14, 15]`` (``None`` when not given); each in ``[0, 2**63 - 1]``, none twice."""
+    if seeds is None:
+        return None
+    try:
+        values = [int(s) for s in seeds.replace(" ", "").split(",") if s]
+    except ValueError:
+        values = []
+    if not values:
+        raise ConfigError(f"--seeds expects comma-separated integers such as 13,14,15, got {seeds!r}")
+    for i, value in enumerate(values):
+        if not 0 <= value <= SEED_MAX:
+            raise ConfigError(f"--seeds: expected seeds in [0, 2**63 - 1], got {value}")
+        if value in values[:i]:
+            raise ConfigError(f"--seeds: seed {value} is given twice (expected distinct seeds, one run each)")
+    return values

@@ -209,3 +209,12 @@ def test_retrieve_missing_kb_option_names_the_option_and_where_it_looked(tmp_pat
     line = refused("retrieve", "Ada", "--kb", "missing.ttl", "--no-facts")
     assert "--kb (kb.source) 'missing.ttl': no such file or folder" in line
     assert str(tmp_path / "missing.ttl") in line and str(tmp_path / "data" / "missing.ttl") in line
+
+
+@pytest.mark.parametrize("command", [["bench", "reasoning"], ["bench", "finance"], ["finance", "train"]])
+@pytest.mark.parametrize("seeds", [",", "x", "3,3", "-1"])
+def test_every_seeds_option_is_checked_before_anything_runs(command: list[str], seeds: str) -> None:
+    result = CliRunner().invoke(app, [*command, "--seeds", seeds])
+    assert result.exit_code == 2
+    assert "--seeds" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1

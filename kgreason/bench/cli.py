@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from kgreason.config import parse_seeds
 from kgreason.errors import KGReasonError
 
 #: Reports of a suite run go under the working folder's runs/, never over committed files or into the package.
@@ -78,7 +79,7 @@ def reasoning(
         os.environ["KGREASON_DATA"] = str(data_dir)
     try:
         config = load_suite(suite, overrides=list(overrides or []))
-        seed_list = [int(s) for s in seeds.split(",") if s.strip()] if seeds else None
+        seed_list = parse_seeds(seeds)
         runner = ReasoningSuiteRunner(
             suite=config, output_dir=output_dir, run_root=run_dir, data_dir=data_dir, resume=not no_resume
         )
@@ -142,7 +143,7 @@ def finance(
         os.environ["KGREASON_DATA"] = str(data_dir)
     try:
         config = load_finance_suite(suite, overrides=list(overrides or []))
-        seed_list = [int(s) for s in seeds.split(",") if s.strip()] if seeds else None
+        seed_list = parse_seeds(seeds)
         report = FinanceSuiteRunner(suite=config, run_root=run_dir).run(seeds=seed_list)
     except (KGReasonError, ValueError) as err:
         typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)

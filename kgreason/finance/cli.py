@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from kgreason.config import parse_seeds
 from kgreason.errors import KGReasonError
 
 if TYPE_CHECKING:
@@ -104,7 +105,7 @@ def train(
     _set_data_dir(data_dir)
     try:
         cfg = load_config(RiskConfig, config, list(overrides or []))
-        seed_list = [int(s) for s in seeds.split(",") if s.strip()] if seeds else cfg.seeds
+        seed_list = parse_seeds(seeds) or cfg.seeds
         for seed in seed_list:
             with _echo_training_log():
                 result = train_risk_model(cfg, seed=seed, resume=not no_resume)
