@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from cli_helpers import refused
 from typer.testing import CliRunner
 
 from kgreason.cli import app
@@ -105,16 +106,6 @@ def test_retrieve_with_facts_uses_real_encoder(tmp_path, monkeypatch, top_k):
     )
     assert len(out["facts"]) == top_k
     assert any("Ada Moreau" in f["text"] and "Lyon" in f["text"] for f in out["facts"])
-
-
-def refused(*args: str) -> str:
-    """Run a command that must refuse its input: exit 2, one ``error: ...`` line, no traceback."""
-    result = runner.invoke(app, list(args))
-    assert result.exit_code == 2, (result.output, result.exception)
-    assert "Traceback" not in result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
-    return lines[0]
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cli_helpers import refused
 from typer.testing import CliRunner
 
 from kgreason.cli import app
@@ -134,16 +135,6 @@ def test_a_finished_run_is_reused_and_a_changed_config_is_refused(tmp_path, tiny
     assert metrics.stat().st_mtime_ns == stamp  # nothing retrained or rewritten
     changed = runner.invoke(app, [*args, "--set", "trainer.learning_rate=0.01"])
     assert changed.exit_code == 2 and "different config" in changed.output
-
-
-def refused(*args: str) -> str:
-    """Run a command that must refuse its input: exit 2, one ``error: ...`` line, no traceback."""
-    result = runner.invoke(app, list(args))
-    assert result.exit_code == 2, (result.output, result.exception)
-    assert "Traceback" not in result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
-    return lines[0]
 
 
 @pytest.fixture
