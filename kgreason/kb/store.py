@@ -88,17 +88,22 @@ def _write_lines(path: Path, lines: Sequence[str]) -> None:
             handle.write("\n")
 
 
-def _read_lines(path: Path, *, shown: Path | None = None) -> list[str]:
+def _read_utf8(path: Path, *, shown: Path, expected: str) -> str:
+    """The text of ``path``; bytes that are not UTF-8 are a :class:`KBFormatError` naming line and offset."""
     data = path.read_bytes()
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as err:
         raise KBFormatError(
-            f"not UTF-8 text (byte 0x{data[err.start]:02x})",
-            path=shown or path,
+            f"not UTF-8 text (byte 0x{data[err.start]:02x} at offset {err.start})",
+            path=shown,
             line=data.count(b"\n", 0, err.start) + 1,
-            expected="one UTF-8 key per line",
+            expected=expected,
         ) from None
+
+
+def _read_lines(path: Path, *, shown: Path | None = None) -> list[str]:
+    text = _read_utf8(path, shown=shown or path, expected="one UTF-8 key per line")
     if not text:
         return []
     return text[:-1].split("\n") if text.endswith("\n") else text.split("\n")
@@ -494,15 +499,7 @@ def _is_id(value: Any, bound: int) -> bool:
 
 def _read_manifest(path: Path, shown: Path) -> dict[str, Any]:
     """The checked manifest: a JSON object with the fields :meth:`TripleStore.save` writes."""
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise KBFormatError(
-            f"not UTF-8 text (byte 0x{data[err.start]:02x} at offset {err.start})",
-            path=shown,
-            expected="a UTF-8 JSON object",
-        ) from None
+    text = _read_utf8(path, shown=shown, expected="a UTF-8 JSON object")
     try:
         manifest = json.loads(text)
     except json.JSONDecodeError as err:
