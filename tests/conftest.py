@@ -37,9 +37,8 @@ def tiny_encoder(tmp_path_factory) -> Path:
     )
     import torch
 
-    with (
-        torch.random.fork_rng()
-    ):  # the same weights whichever test builds it first (tests' thresholds rely on it)
+    # The same weights whichever test builds it first (tests' thresholds rely on it).
+    with torch.random.fork_rng():
         torch.manual_seed(0)
         model = BertModel(config, add_pooling_layer=False)
     model.save_pretrained(folder)
