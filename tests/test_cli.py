@@ -209,3 +209,31 @@ def test_every_seeds_option_is_checked_before_anything_runs(command: list[str], 
     assert result.exit_code == 2
     assert "--seeds" in result.output and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(monkeypatch) -> None:
+    """The root group's error boundary: a bug exits 1 with one line; ``--debug`` re-raises it."""
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr("kgreason.cli._open", broken)
+    result = runner.invoke(app, ["kb", "info", FAMILY])
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines == [
+        "error: internal error (ZeroDivisionError: division by zero); re-run with --debug for the traceback"
+    ]
+    debug = runner.invoke(app, ["--debug", "kb", "info", FAMILY])
+    assert isinstance(debug.exception, ZeroDivisionError)
+
+
+def test_an_unreadable_file_is_one_line_naming_it() -> None:
+    from kgreason.errors import describe_error
+
+    assert describe_error(IsADirectoryError(21, "Is a directory", "some_dir")) == (
+        2,
+        "some_dir: Is a directory",
+    )
+    code, line = describe_error(UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"))
+    assert code == 2 and line.startswith("not UTF-8 text (invalid start byte at byte 0)")
