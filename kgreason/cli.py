@@ -15,7 +15,7 @@ from typer.core import TyperGroup
 
 from kgreason.bench.cli import bench_app
 from kgreason.config import parse_seeds
-from kgreason.errors import KGReasonError, describe_error
+from kgreason.errors import KGReasonError, exit_with_error
 from kgreason.finance.cli import finance_app
 from kgreason.kge.cli import kge_app
 from kgreason.rules.cli import rules_app
@@ -38,9 +38,7 @@ class _OneLineErrors(TyperGroup):
         except Exception as err:
             if ctx.meta.get("kgreason.debug") or os.environ.get(DEBUG_ENV) == "1":
                 raise
-            code, line = describe_error(err)
-            typer.secho(f"error: {line}", fg=typer.colors.RED, err=True)
-            raise typer.Exit(code=code) from None
+            exit_with_error(err, bad_input=False)
 
 
 app = typer.Typer(
@@ -100,11 +98,6 @@ def _open(path: str, fmt: str | None, **kwargs: Any):
     return open_kb(path, format=fmt, **kwargs)
 
 
-def _fail(err: Exception) -> None:
-    typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=2)
-
-
 @kb_app.command("info")
 def kb_info(
     path: Annotated[
@@ -132,7 +125,7 @@ def kb_info(
         seconds = time.perf_counter() - start
         summary = kb.summary(load_seconds=seconds, memory_bytes=max(process.memory_info().rss - before, 0))
     except (KGReasonError, FileNotFoundError, KeyError) as err:
-        _fail(err)
+        exit_with_error(err)
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))
     else:
@@ -190,7 +183,7 @@ def kb_convert(
 
             written = write_rdf(kb, target, format=None if kind == "rdf" else kind, split=split)
     except (KGReasonError, FileNotFoundError, KeyError, ValueError) as err:
-        _fail(err)
+        exit_with_error(err)
     typer.echo(f"wrote {written} ({kb.num_entities:,} entities, {kb.triples().shape[0]:,} triples)")
 
 
@@ -211,7 +204,7 @@ def kb_validate(
         kb = _open(path, fmt)
         report = check_knowledge_base(kb, sample=sample)
     except (KGReasonError, FileNotFoundError, KeyError) as err:
-        _fail(err)
+        exit_with_error(err)
     typer.echo(report.to_text())
     if not report.ok:
         raise typer.Exit(code=1)
@@ -247,7 +240,7 @@ def link(
         kb = _open(kb_path, fmt)
         mentions = kb.link(text)
     except (KGReasonError, FileNotFoundError, KeyError) as err:
-        _fail(err)
+        exit_with_error(err)
     rows = _mention_rows(mentions)
     if as_json:
         typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
@@ -315,7 +308,7 @@ def retrieve(
         kb = _open(cfg.kb.source, cfg.kb.format)
         context = _build_retriever(kb, cfg).retrieve(text)
     except (KGReasonError, FileNotFoundError, KeyError) as err:
-        _fail(err)
+        exit_with_error(err)
     _print_context(kb, context, as_json=as_json)
 
 
@@ -451,7 +444,7 @@ def train(
                 f"seed {seed}: dev {_fmt_metrics(result.dev)} | test {_fmt_metrics(result.test)} -> {result.run_dir}"
             )
     except KGReasonError as err:
-        _fail(err)
+        exit_with_error(err)
     if len(results) > 1:
         summary = summarize(cfg.name, results)
         paths = write_summary(summary, results[0].run_dir.parent)
@@ -478,7 +471,7 @@ def evaluate(
     try:
         metrics = evaluate_run(run_dir, split=split)
     except KGReasonError as err:
-        _fail(err)
+        exit_with_error(err)
     if as_json:
         typer.echo(json.dumps(metrics, indent=2))
     else:

@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NoReturn
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped (``\\n``), so an error stays one line."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 class KGReasonError(Exception):
@@ -41,7 +49,7 @@ class LocatedError(KGReasonError, ValueError):
         text = f"{where}: {self.detail}"
         if self.expected:
             text += f" (expected {self.expected})"
-        return text
+        return one_line(text)
 
 
 class KBFormatError(LocatedError):
@@ -68,6 +76,11 @@ def describe_error(err: BaseException) -> tuple[int, str]:
 
     The command line prints this line instead of a traceback (``kgreason --debug ...`` shows the traceback).
     """
+    code, line = _describe(err)
+    return code, one_line(line)
+
+
+def _describe(err: BaseException) -> tuple[int, str]:
     if isinstance(err, KGReasonError):
         return 2, str(err)
     if isinstance(err, UnicodeDecodeError):
@@ -78,3 +91,18 @@ def describe_error(err: BaseException) -> tuple[int, str]:
         return 2, f"{where}: {reason}"
     text = str(err) or type(err).__name__
     return 1, f"internal error ({type(err).__name__}: {text}); re-run with --debug for the traceback"
+
+
+def exit_with_error(err: BaseException, *, bad_input: bool = True) -> NoReturn:
+    """Print ``error: <one line>`` on stderr and leave the command: the one way every kgreason command fails.
+
+    ``bad_input``: the caller caught ``err`` as bad input, so exit 2 with its message; otherwise the exit code
+    and line come from :func:`describe_error` (1 and "internal error ..." for what is not bad input).
+    """
+    import typer
+
+    code, line = describe_error(err)
+    if bad_input and code != 2:
+        code, line = 2, one_line(str(err) or type(err).__name__)
+    typer.secho(f"error: {line}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=code) from None

@@ -237,3 +237,17 @@ def test_an_unreadable_file_is_one_line_naming_it() -> None:
     )
     code, line = describe_error(UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"))
     assert code == 2 and line.startswith("not UTF-8 text (invalid start byte at byte 0)")
+
+
+def test_a_parser_message_with_a_line_break_stays_one_line(tmp_path: Path) -> None:
+    """Found by fuzzing: pyoxigraph quotes the offending character, here a line break inside an IRI."""
+    from kgreason.errors import LocatedError, one_line
+
+    assert one_line("bad IRI code point '\n'\x00") == "bad IRI code point '\\n'\\x00"
+    assert "\n" not in str(LocatedError("a\nb", path="f.ttl", line=3, expected="x\ny"))
+    bad = tmp_path / "broken.nt"
+    bad.write_text(
+        "<http://example.org/a\nb> <http://example.org/r> <http://example.org/c> .\n", encoding="utf-8"
+    )
+    line = refused("kb", "info", str(bad))
+    assert "broken.nt" in line

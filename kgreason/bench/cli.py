@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from kgreason.config import parse_seeds
-from kgreason.errors import KGReasonError
+from kgreason.errors import KGReasonError, exit_with_error
 
 #: Reports of a suite run go under the working folder's runs/, never over committed files or into the package.
 REPORTS_DIR = Path("runs") / "reports"
@@ -85,8 +85,7 @@ def reasoning(
         )
         report = runner.run(seeds=seed_list)
     except (KGReasonError, ValueError) as err:
-        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(code=2) from None
+        exit_with_error(err)
     command = "kgreason " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     files = write_report(report, output_dir, command=command)
     typer.echo(markdown_table(report))
@@ -146,8 +145,7 @@ def finance(
         seed_list = parse_seeds(seeds)
         report = FinanceSuiteRunner(suite=config, run_root=run_dir).run(seeds=seed_list)
     except (KGReasonError, ValueError) as err:
-        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(code=2) from None
+        exit_with_error(err)
     command = "kgreason " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     files = write_report(report, output_dir, command=command)
     typer.echo(markdown_table(report))

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from kgreason.config import parse_seeds
-from kgreason.errors import KGReasonError
+from kgreason.errors import KGReasonError, exit_with_error
 
 if TYPE_CHECKING:
     from kgreason.finance.graph import CompanyGraph
@@ -38,11 +38,6 @@ DataDirOption = Annotated[
         "--data-dir", help="Public data folder (smesd/, financial_phrasebank/); default $KGREASON_DATA."
     ),
 ]
-
-
-def _fail(err: Exception) -> None:
-    typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=2)
 
 
 def _set_data_dir(data_dir: Path | None) -> None:
@@ -117,7 +112,7 @@ def train(
                 f"| {result.model_version} -> {result.run_dir}"
             )
     except (KGReasonError, ValueError, KeyError) as err:
-        _fail(err)
+        exit_with_error(err)
 
 
 def _read_ids(path: Path) -> tuple[list[str], dict[str, dict[str, float]]]:
@@ -209,7 +204,7 @@ def score(
             scorer.prepared.graph = scorer.prepared.featurizer.graph
         results = scorer.score(ids, top_reasons=top_reasons)
     except (KGReasonError, ValueError, KeyError) as err:
-        _fail(err)
+        exit_with_error(err)
     with atomic_text_output(out) as handle:
         writer = csv.writer(handle)
         header = ["company_id", "score", "probability", "model_version"]
@@ -246,7 +241,7 @@ def explain(
     try:
         result = RiskScorer.load(model).explain(company, top=top)
     except (KGReasonError, ValueError, KeyError) as err:
-        _fail(err)
+        exit_with_error(err)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return
@@ -292,7 +287,7 @@ def whatif(
             company, Scenario(kind=kind, target=target, relation=relation, value=value)
         )
     except (KGReasonError, ValueError, KeyError) as err:
-        _fail(err)
+        exit_with_error(err)
     typer.echo(json.dumps(result.to_dict(), indent=2))
 
 
@@ -329,7 +324,7 @@ def serve(
             top_reasons=top_reasons,
         )
     except (KGReasonError, ValueError) as err:
-        _fail(err)
+        exit_with_error(err)
 
 
 @finance_app.command("check")
@@ -371,7 +366,7 @@ def check(
                 "labelled company a split, or none for the seeded default split"
             )
     except (KGReasonError, ValueError) as err:
-        _fail(err)
+        exit_with_error(err)
     if note:
         typer.echo(f"note: {note}", err=True)
     for warning in warnings:

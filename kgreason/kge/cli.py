@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from kgreason.errors import KGReasonError
+from kgreason.errors import KGReasonError, exit_with_error
 
 kge_app = typer.Typer(
     help="Knowledge-graph embeddings (TransE, DistMult, ComplEx, RotatE): train, and evaluate with filtered "
@@ -43,11 +43,6 @@ ThreadsOption = Annotated[
         "--threads", help="torch CPU threads (default: torch's choice; 1 is fastest on a busy machine)."
     ),
 ]
-
-
-def _fail(err: Exception) -> None:
-    typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=2)
 
 
 def _setup(data_dir: Path | None, threads: int | None) -> None:
@@ -205,7 +200,7 @@ def train(
             kb_name=kb.name,
         )
     except (KGReasonError, FileNotFoundError, FileExistsError, KeyError, ValueError) as err:
-        _fail(err)
+        exit_with_error(err)
     if as_json:
         typer.echo(json.dumps({"run_dir": str(written), **result.metrics_dict()}, indent=2))
         return
@@ -261,7 +256,7 @@ def evaluate(
             model, triples=triples, filter_triples=known, batch_size=batch_size, device=target, progress=True
         )
     except (KGReasonError, FileNotFoundError, KeyError, ValueError) as err:
-        _fail(err)
+        exit_with_error(err)
     if as_json:
         typer.echo(json.dumps({"run_dir": str(run_dir), "split": split, **metrics.to_dict()}, indent=2))
     else:

@@ -9,18 +9,13 @@ from typing import Annotated
 
 import typer
 
-from kgreason.errors import KBFormatError, KGReasonError
+from kgreason.errors import KBFormatError, KGReasonError, exit_with_error
 from kgreason.resources import find_packaged
 
 rules_app = typer.Typer(
     help="Rule files (typed Horn clauses with denials): check them, and derive new triples from a KB.",
     no_args_is_help=True,
 )
-
-
-def _fail(err: Exception) -> None:
-    typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=2)
 
 
 def read_triples(path: str | Path) -> list[tuple[str, str, str]]:
@@ -68,7 +63,7 @@ def check(
     try:
         rules = load_rules(find_packaged(file, folder=("rules",), suffix=".rules"))
     except KGReasonError as err:
-        _fail(err)
+        exit_with_error(err)
     summary = rules.summary()
     if as_json:
         out = dict(
@@ -108,7 +103,7 @@ def derive(
             for h, r, t in result.triples:
                 handle.write(f"{h}\t{r}\t{t}\n")
     except (KGReasonError, FileNotFoundError) as err:
-        _fail(err)
+        exit_with_error(err)
     typer.echo(f"{len(given)} triples in, {len(result.triples)} derived in {seconds:.3f}s -> {out}")
     for v in result.violations[:20]:
         typer.secho(f"violation: {v}", fg=typer.colors.YELLOW, err=True)
