@@ -698,3 +698,18 @@ def test_store_manifest_fields_raise_only_kgreason_errors(field, value):
         except KGReasonError:
             return
         assert kb.triple_array().shape == (3, 3)
+
+
+def test_odd_iris_print_no_rdflib_notes(tmp_path, caplog):
+    """Found by fuzzing: rdflib logs a line per IRI with a space; the output stays kgreason's own lines."""
+    path = tmp_path / "odd.rdf"
+    path.write_text(
+        '<?xml version="1.0"?>\n<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
+        'xmlns:ex="http://example.org/">\n  <rdf:Description rdf:about="http://example.org/a b">'
+        '<ex:p rdf:resource="http://example.org/c"/></rdf:Description>\n</rdf:RDF>\n',
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["kb", "info", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["num_triples"] == 1
+    assert [r.getMessage()[:60] for r in caplog.records if r.name.startswith("rdflib")] == []

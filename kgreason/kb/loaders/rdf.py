@@ -518,10 +518,15 @@ def _literal_normalisation_off() -> Iterator[None]:
 
 
 class _DropIllTypedLiteralNotes(logging.Filter):
-    """Drops rdflib's "Failed to convert Literal lexical form" records (a traceback for every ill-typed literal)."""
+    """Drops rdflib's per-term notes: "Failed to convert Literal lexical form" (a traceback for every ill-typed
+    literal) and "... does not look like a valid URI" (one line per odd IRI, printed before any error of ours)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("Failed to convert Literal lexical form")
+        message = record.getMessage()
+        return not (
+            message.startswith("Failed to convert Literal lexical form")
+            or message.endswith("does not look like a valid URI, trying to serialize this will break.")
+        )
 
 
 @contextlib.contextmanager
