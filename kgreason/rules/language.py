@@ -269,12 +269,12 @@ class _Parser:
 
     def error(self, expected: str, token: _Token | None = None) -> RuleSyntaxError:
         token = token or self.tok
+        return self.problem(token, f"expected {expected}, got {token.shown()}", expected=expected)
+
+    def problem(self, token: _Token, message: str, *, expected: str) -> RuleSyntaxError:
+        """An error located at ``token`` (file, line, column) with its own message."""
         return RuleSyntaxError(
-            f"expected {expected}, got {token.shown()}",
-            path=self.path,
-            line=token.line,
-            column=token.column,
-            expected=expected,
+            message, path=self.path, line=token.line, column=token.column, expected=expected
         )
 
     def advance(self) -> _Token:
@@ -323,12 +323,10 @@ class _Parser:
             tok = self.name("a type name")
             first = self.type_tokens.get(tok.text)
             if first is not None:
-                raise RuleSyntaxError(
+                raise self.problem(
+                    tok,
                     f"type {tok.text!r} is declared again (first at line {first.line}); expected each type "
                     "declared once",
-                    path=self.path,
-                    line=tok.line,
-                    column=tok.column,
                     expected="a new type name",
                 )
             self.types.append(tok.text)
@@ -352,22 +350,18 @@ class _Parser:
                     self.expect(",", "')' or ',' after a type")
             for t in type_tokens:
                 if t.text not in self.type_tokens:
-                    raise RuleSyntaxError(
+                    raise self.problem(
+                        t,
                         f"unknown type {t.text!r} in the declaration of {name.text!r}; "
                         f"expected a declared type (declared: {', '.join(self.types) or 'none'})",
-                        path=self.path,
-                        line=t.line,
-                        column=t.column,
                         expected="a declared type",
                     )
             old = self.predicates.get(name.text)
             if old is not None and old != tuple(types):
-                raise RuleSyntaxError(
+                raise self.problem(
+                    name,
                     f"predicate {name.text!r} declared again with types ({', '.join(types)}); "
                     f"expected ({', '.join(old)}) as declared before",
-                    path=self.path,
-                    line=name.line,
-                    column=name.column,
                     expected=f"({', '.join(old)})",
                 )
             self.predicates[name.text] = tuple(types)
@@ -445,11 +439,9 @@ class _Parser:
         else:
             self.expect(".", "':-' or '.' after the head" if head is not None else "':-' after 'false'")
         if head is None and not body:
-            raise RuleSyntaxError(
+            raise self.problem(
+                start,
                 "a denial needs at least one body atom; expected 'false :- atom, ... .'",
-                path=self.path,
-                line=start.line,
-                column=start.column,
                 expected="a body atom",
             )
         self.clauses.append(_Clause(head, body, inequalities, start.line, positions, inequality_tokens))
@@ -470,22 +462,18 @@ class _Parser:
                 self.check_declared(tok)
                 arities.add(self.predicates[tok.text])
             if len(arities) > 1:
-                raise RuleSyntaxError(
+                raise self.problem(
+                    first,
                     "expected predicates with the same argument types in an exclusive group, got "
                     + "; ".join(f"{n}({', '.join(self.predicates[n])})" for n in dict.fromkeys(names)),
-                    path=self.path,
-                    line=first.line,
-                    column=first.column,
                     expected="predicates of one signature",
                 )
             unique = tuple(dict.fromkeys(names))
             if len(unique) < 2:
-                raise RuleSyntaxError(
+                raise self.problem(
+                    first,
                     f"an exclusive group needs at least two different predicates, got only {unique[0]!r}; "
                     "expected 'exclusive p, q, ... .'",
-                    path=self.path,
-                    line=first.line,
-                    column=first.column,
                     expected="two or more predicates",
                 )
             groups.append(unique)
@@ -504,11 +492,9 @@ class _Parser:
 
     def check_declared(self, tok: _Token) -> None:
         if tok.text not in self.predicates:
-            raise RuleSyntaxError(
+            raise self.problem(
+                tok,
                 f"undeclared predicate {tok.text!r}; expected a 'pred {tok.text}(...).' declaration before use",
-                path=self.path,
-                line=tok.line,
-                column=tok.column,
                 expected="a declared predicate",
             )
 
@@ -520,12 +506,10 @@ class _Parser:
             self.check_declared(tok)
             types = self.predicates[atom.predicate]
             if len(types) != len(atom.args):
-                raise RuleSyntaxError(
+                raise self.problem(
+                    tok,
                     f"arity mismatch: {atom} has {len(atom.args)} argument(s); expected {len(types)} "
                     f"as declared: {atom.predicate}({', '.join(types)})",
-                    path=self.path,
-                    line=tok.line,
-                    column=tok.column,
                     expected=f"{len(types)} argument(s)",
                 )
             for i, (arg, typ) in enumerate(zip(atom.args, types, strict=True)):
@@ -535,12 +519,10 @@ class _Parser:
                 if seen is None:
                     var_types[arg] = (typ, f"argument {i + 1} of {atom.predicate}")
                 elif seen[0] != typ:
-                    raise RuleSyntaxError(
+                    raise self.problem(
+                        tok,
                         f"type mismatch: variable {arg.name} is {typ} as argument {i + 1} of {atom.predicate} "
                         f"but {seen[0]} as {seen[1]}; expected one type per variable",
-                        path=self.path,
-                        line=tok.line,
-                        column=tok.column,
                         expected=seen[0],
                     )
         body_vars = {v for a in c.body for v in a.variables}
@@ -548,42 +530,34 @@ class _Parser:
             tok = c.positions[id(c.head)]
             if not c.body:
                 if c.head.variables:
-                    raise RuleSyntaxError(
+                    raise self.problem(
+                        tok,
                         f"a fact must be ground; expected constants in {c.head}, got variable "
                         f"{c.head.variables[0].name}",
-                        path=self.path,
-                        line=tok.line,
-                        column=tok.column,
                         expected="a ground fact",
                     )
             else:
                 for v in c.head.variables:
                     if v not in body_vars:
-                        raise RuleSyntaxError(
+                        raise self.problem(
+                            tok,
                             f"head variable {v.name} of {c.head} does not occur in the body; expected every "
                             "head variable in a body atom (range restriction)",
-                            path=self.path,
-                            line=tok.line,
-                            column=tok.column,
                             expected=f"{v.name} in a body atom",
                         )
         for (left, right), toks in zip(c.inequalities, c.inequality_tokens, strict=True):
             for term, tok in zip((left, right), toks, strict=True):
                 if isinstance(term, Variable) and term not in body_vars:
-                    raise RuleSyntaxError(
+                    raise self.problem(
+                        tok,
                         f"variable {term.name} of '!=' does not occur in a body atom; expected it bound by one",
-                        path=self.path,
-                        line=tok.line,
-                        column=tok.column,
                         expected=f"{term.name} in a body atom",
                     )
             if left == right:
                 shown = _term_text(left)
-                raise RuleSyntaxError(
+                raise self.problem(
+                    toks[0],
                     f"{shown} != {shown} can never hold, so the rule never fires; expected two different terms",
-                    path=self.path,
-                    line=toks[0].line,
-                    column=toks[0].column,
                     expected="two different terms",
                 )
 
