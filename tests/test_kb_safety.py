@@ -713,3 +713,24 @@ def test_odd_iris_print_no_rdflib_notes(tmp_path, caplog):
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["num_triples"] == 1
     assert [r.getMessage()[:60] for r in caplog.records if r.name.startswith("rdflib")] == []
+
+
+def test_a_store_with_its_own_fact_index_is_replaced_and_its_backups_swept(tmp_path):
+    """The fact index that retrieval saves inside a store is the store's own: convert must not demand --force."""
+    from kgreason.kb.store import FACT_INDEX_DIR, sweep_stale_store_temporaries
+    from kgreason.retrieval import facts
+
+    assert facts.STORE_SUBDIR == FACT_INDEX_DIR
+    target = tmp_path / "kb"
+    small_store().save(target)
+    (target / FACT_INDEX_DIR / "abc123").mkdir(parents=True)
+    (target / FACT_INDEX_DIR / "abc123" / "index.faiss").write_bytes(b"x")
+    small_store().save(target)  # no --force needed
+    assert TripleStore.load(target).num_entities == 3
+    stale = tmp_path / ".kb.999999999.abcdefgh.old"  # a backup a killed save left, holding an indexed store
+    small_store().save(stale / "kb")
+    (stale / "kb" / FACT_INDEX_DIR).mkdir()
+    os.replace(stale / "kb", tmp_path / "moved")
+    os.rmdir(stale)
+    os.replace(tmp_path / "moved", stale)
+    assert sweep_stale_store_temporaries(target) == [stale]

@@ -44,6 +44,8 @@ from kgreason.kb.sources import file_kind
 
 FORMAT_NAME = "kgreason.TripleStore"
 FORMAT_VERSION = 1
+#: The folder inside a store where retrieval saves its fact indexes (``kgreason.retrieval.facts``).
+FACT_INDEX_DIR = "fact_index"
 MANIFEST = "manifest.json"
 
 #: Entity keys are N-Triples terms (``<iri>``, ``_:b0``, ``"literal"@en``) for RDF sources, plain strings else.
@@ -699,6 +701,11 @@ def _refuse(target: Path, what: str) -> StoreTargetError:
     )
 
 
+def _own_fact_index(entry: os.DirEntry) -> bool:
+    """Whether ``entry`` is the fact-index folder that retrieval keeps inside a store (the store's own)."""
+    return entry.name == FACT_INDEX_DIR and entry.is_dir(follow_symlinks=False)
+
+
 def _store_problem(folder: Path) -> str | None:
     """Why ``folder`` is not a kgreason store holding only its own files (``None`` when it is one)."""
     try:
@@ -716,7 +723,7 @@ def _store_problem(folder: Path) -> str | None:
     foreign = sorted(
         entry.name
         for entry in os.scandir(folder)
-        if entry.name not in ours or entry.is_dir(follow_symlinks=False)
+        if not _own_fact_index(entry) and (entry.name not in ours or entry.is_dir(follow_symlinks=False))
     )
     if foreign:
         shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
@@ -747,8 +754,11 @@ def _looks_like_store_parts(folder: str) -> bool:
     except OSError:
         return False
     return all(
-        entry.is_file(follow_symlinks=False)
-        and (entry.name in STORE_FILES or _TRIPLES_FILE.fullmatch(entry.name) is not None)
+        _own_fact_index(entry)
+        or (
+            entry.is_file(follow_symlinks=False)
+            and (entry.name in STORE_FILES or _TRIPLES_FILE.fullmatch(entry.name) is not None)
+        )
         for entry in entries
     )
 

@@ -34,6 +34,7 @@ from kgreason.atomic import atomic_path, atomic_write_text
 from kgreason.config import INDEX_TYPES
 from kgreason.errors import ConfigError
 from kgreason.kb.base import as_triple_array
+from kgreason.kb.store import FACT_INDEX_DIR
 from kgreason.paths import cache_dir
 from kgreason.retrieval.context import RetrievedFact
 
@@ -48,7 +49,7 @@ INDEX_FORMAT_VERSION = 1
 INDEX_FILE = "index.faiss"
 META_FILE = "meta.json"
 #: Folder inside a store that holds its fact indexes (one per fingerprint).
-STORE_SUBDIR = "fact_index"
+STORE_SUBDIR = FACT_INDEX_DIR
 #: ``index_type="auto"`` uses an exact flat index below this many facts and HNSW from here up.
 HNSW_THRESHOLD = 50_000
 #: HNSW defaults, tuned with ``benchmarks/facts.py``: on 1M MiniLM vectors (2 CPU cores) recall@10 0.97 vs
