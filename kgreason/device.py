@@ -21,4 +21,4 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
 
     if device is None or (isinstance(device, str) and device.strip().lower() == "auto"):
         return default_device()
-    return torch.device(device)
+    return torch.device(device.strip().lower() if isinstance(device, str) else device)

@@ -168,3 +168,12 @@ def test_local_tiny_model_folder_end_to_end(tmp_path, embedded_folder):
     assert f"max_length={tiny.max_length}" in tiny.identity and tiny.max_length == 16
     with pytest.raises(ValueError, match="pooling"):
         SentenceEncoder(model=str(tmp_path), pooling="median")
+
+
+@pytest.mark.parametrize("name", ["CPU", " cpu ", "Cpu"])
+def test_a_device_name_the_config_accepts_resolves(name):
+    """Found in review: the config check lower-cases and strips the name, so resolving must too."""
+    from kgreason.config import check_device
+
+    check_device(name, "trainer.device")
+    assert resolve_device(name) == torch.device("cpu")
