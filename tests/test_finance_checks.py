@@ -218,3 +218,24 @@ def test_train_smesd_without_the_data_folder_says_how_to_set_it(tmp_path, monkey
     assert "has no smesd/" in line if make else "does not exist" in line
     assert "--data-dir" in line and "$KGREASON_DATA" in line
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--seeds", "4294967296"], "--seeds: expected seeds in [0, 2**32 - 1]"),
+        (["--set", "seeds=[4294967296]"], "seeds: expected seeds in [0, 2**32 - 1]"),
+        (["--set", "data.split_seed=-1"], "data.split_seed: expected an integer in [0, 2**32 - 1]"),
+        (["--set", "data.split_fractions=[0.5,0.5]"], "data.split_fractions must be three positive shares"),
+    ],
+)
+def test_risk_seeds_and_split_settings_are_checked_before_training(monkeypatch, args, needle):
+    """Found in review: scikit-learn takes seeds in [0, 2**32 - 1]; a larger one failed after training."""
+    from cli_helpers import refused
+
+    def train(*_, **__):
+        pytest.fail("a model was trained before the config was checked")
+
+    monkeypatch.setattr("kgreason.finance.training.train_risk_model", train)
+    config = Path(__file__).resolve().parents[1] / "configs" / "finance" / "tiny.yaml"
+    assert needle in refused("finance", "train", str(config), *args)

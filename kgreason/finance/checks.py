@@ -55,7 +55,7 @@ def default_split(
         ConfigError: ``fractions`` are not three positive shares summing to 1.
         FinanceDataError: fewer than three labelled companies (one per split), naming the labels' file.
     """
-    fractions = _check_fractions(fractions)
+    fractions = check_split_fractions(fractions)
     labelled = np.flatnonzero(graph.labels >= 0)  # (n,)
     if not len(labelled) or np.any(graph.splits[labelled] != ""):
         return graph, None
@@ -84,7 +84,8 @@ def default_split(
     return replace(graph, splits=splits, metadata=metadata), note
 
 
-def _check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
+def check_split_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
+    """The three shares (train, dev, test) as floats; :class:`ConfigError` unless positive and summing to 1."""
     values = tuple(float(f) for f in fractions)
     if len(values) != 3 or not all(math.isfinite(v) and v > 0 for v in values) or abs(sum(values) - 1) > 1e-6:
         raise ConfigError(

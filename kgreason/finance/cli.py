@@ -94,13 +94,14 @@ def train(
 ) -> None:
     """Train a risk model per seed (dev-selected, calibrated on dev, tested once) and print its metrics."""
     from kgreason.config import load_config
-    from kgreason.finance.config import RiskConfig
+    from kgreason.finance.config import RiskConfig, check_risk_seeds
     from kgreason.finance.training import train_risk_model
 
     _set_data_dir(data_dir)
     try:
         cfg = load_config(RiskConfig, config, list(overrides or []))
         seed_list = parse_seeds(seeds) or cfg.seeds
+        check_risk_seeds(seed_list, "--seeds")
         for seed in seed_list:
             with _echo_training_log():
                 result = train_risk_model(cfg, seed=seed, resume=not no_resume)

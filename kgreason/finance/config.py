@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from kgreason.finance.checks import DEFAULT_SPLIT_FRACTIONS, DEFAULT_SPLIT_SEED
+from kgreason.config import setting
+from kgreason.errors import ConfigError
+from kgreason.finance.checks import DEFAULT_SPLIT_FRACTIONS, DEFAULT_SPLIT_SEED, check_split_fractions
 from kgreason.finance.dataset import FeaturizerConfig
 from kgreason.models.config import GNNConfig, ModelConfig
 from kgreason.training.config import TrainerConfig
@@ -15,6 +17,19 @@ SOURCES = ("generator", "smesd", "csv", "rdf")
 #: Risk model variants: the shared fused model's variants (``text``, ``graph``, ``fused``).
 RISK_VARIANTS = ("text", "graph", "fused")
 CALIBRATIONS = ("auto", "platt", "isotonic", "none")
+#: Risk runs hand their seeds to scikit-learn (calibration folds, the default split), which takes [0, 2**32 - 1].
+RISK_SEED_MAX = 2**32 - 1
+
+
+def check_risk_seeds(seeds: list[int], key: str) -> None:
+    """Refuse seeds outside scikit-learn's range before a model is trained with them."""
+    for seed in seeds:
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= RISK_SEED_MAX:
+            raise ConfigError(f"{key}: expected seeds in [0, 2**32 - 1] (scikit-learn's range), got {seed!r}")
+
+
+def _check_fractions(value: list[float], key: str) -> None:
+    check_split_fractions(value)
 
 
 @dataclass
@@ -41,8 +56,10 @@ class GraphSourceConfig:
     path: str | None = None
     data_dir: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
-    split_seed: int = DEFAULT_SPLIT_SEED
-    split_fractions: list[float] = field(default_factory=lambda: list(DEFAULT_SPLIT_FRACTIONS))
+    split_seed: int = setting(DEFAULT_SPLIT_SEED, ge=0, le=RISK_SEED_MAX)
+    split_fractions: list[float] = setting(
+        default_factory=lambda: list(DEFAULT_SPLIT_FRACTIONS), validate=_check_fractions
+    )
 
 
 def default_risk_model() -> ModelConfig:
@@ -89,7 +106,7 @@ class RiskConfig:
 
     name: str = "risk"
     output_dir: str = "runs/finance/{name}/seed{seed}"
-    seeds: list[int] = field(default_factory=lambda: [13])
+    seeds: list[int] = setting(default_factory=lambda: [13], validate=check_risk_seeds)
     use_features: bool = True
     calibration: str = "auto"
     data: GraphSourceConfig = field(default_factory=GraphSourceConfig)
