@@ -447,3 +447,20 @@ def test_contagion_recovery_compares_with_the_generators_truth(risk_run):
             graph_config=type(config.data)(source="smesd"),
             run_dirs=[risk_run.run_dir],
         )
+
+
+@pytest.mark.parametrize("offsets", ["null", "[]", "[1]", '"x"', "[0, 1.5]"])
+def test_a_safetensors_header_with_odd_offsets_names_the_file(tmp_path, offsets):
+    """Found in review: a header whose data_offsets is not a pair escaped as a TypeError / IndexError."""
+    import json
+    import struct
+
+    from kgreason.finance.errors import FinanceDataError
+    from kgreason.finance.runfiles import check_safetensors
+
+    header = f'{{"w": {{"dtype": "F32", "shape": [1], "data_offsets": {offsets}}}}}'.encode()
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 8)
+    json.loads(header)  # the header itself is valid JSON
+    with pytest.raises(FinanceDataError, match="model.safetensors: not a safetensors header"):
+        check_safetensors(path)

@@ -94,7 +94,7 @@ def check_safetensors(path: Path) -> None:
             "not a safetensors file (its header is not JSON)", path=path, expected=expected
         ) from None
     ends = [
-        value.get("data_offsets", [0, 0])[1]
+        offsets[1] if isinstance(offsets := value.get("data_offsets"), list) and len(offsets) == 2 else None
         for key, value in (header.items() if isinstance(header, dict) else [])
         if key != "__metadata__" and isinstance(value, dict)
     ]
