@@ -86,9 +86,9 @@ def _describe(err: BaseException) -> tuple[int, str]:
     if isinstance(err, UnicodeDecodeError):
         return 2, f"not UTF-8 text ({err.reason} at byte {err.start}); expected UTF-8 encoded input"
     if isinstance(err, OSError):
-        where = err.filename if err.filename is not None else "<input>"
-        reason = err.strerror or str(err) or type(err).__name__
-        return 2, f"{where}: {reason}"
+        if err.filename is None:  # the message says what it is about; no made-up location
+            return 2, str(err) or type(err).__name__
+        return 2, f"{err.filename}: {err.strerror or err}"
     text = str(err) or type(err).__name__
     return 1, f"internal error ({type(err).__name__}: {text}); re-run with --debug for the traceback"
 

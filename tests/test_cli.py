@@ -235,6 +235,7 @@ def test_an_unreadable_file_is_one_line_naming_it() -> None:
         2,
         "some_dir: Is a directory",
     )
+    assert describe_error(FileNotFoundError("no such RDF file: x.ttl")) == (2, "no such RDF file: x.ttl")
     code, line = describe_error(UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"))
     assert code == 2 and line.startswith("not UTF-8 text (invalid start byte at byte 0)")
 
