@@ -118,8 +118,9 @@ def suites_dir() -> Path:
 
 def available_suites() -> list[str]:
     """Names of the suite files that ship in ``benchmarks/suites``."""
-    folder = suites_dir()
-    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+    from kgreason.resources import packaged_names
+
+    return packaged_names(suites_dir(), ".yaml")
 
 
 def find_suite(name_or_path: str | Path) -> Path:

@@ -73,9 +73,9 @@ class FinanceSuite:
 def finance_suites() -> list[str]:
     """Names of the finance suites that ship in ``benchmarks/suites/finance``."""
     from kgreason.bench.suite import suites_dir
+    from kgreason.resources import packaged_names
 
-    folder = suites_dir() / "finance"
-    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+    return packaged_names(suites_dir() / "finance", ".yaml")
 
 
 def load_finance_suite(name_or_path: str, *, overrides: list[str] | None = None) -> FinanceSuite:
