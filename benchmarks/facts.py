@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from reporting import write_results
 
-from kgreason.atomic import atomic_output, atomic_text_output
+from kgreason.core.atomic import atomic_output, atomic_text_output
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -295,8 +295,8 @@ def main(argv: list[str] | None = None) -> None:
     import faiss
     import torch
 
+    from kgreason.core.paths import data_dir
     from kgreason.encoders.sentence import SentenceEncoder
-    from kgreason.paths import data_dir
 
     data = data_dir(args.data_dir)
     if data is None or not (data / "kg" / "FB15k-237").is_dir():

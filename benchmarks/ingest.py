@@ -39,7 +39,7 @@ from urllib.parse import quote
 
 from reporting import write_results
 
-from kgreason.atomic import atomic_text_output
+from kgreason.core.atomic import atomic_text_output
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -497,7 +497,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(child(json.loads(args.child))))
         return 0
     sys.path.insert(0, str(ROOT))
-    from kgreason.paths import data_dir
+    from kgreason.core.paths import data_dir
 
     started = time.perf_counter()
     data = data_dir(args.data_dir)

@@ -165,8 +165,8 @@ RECIPES: dict[str, dict[str, dict[str, Any]]] = {
 def _open(dataset: str, data_dir: str | None):
     if data_dir:
         os.environ["KGREASON_DATA"] = data_dir
+    from kgreason.core.paths import data_dir as default_data_dir
     from kgreason.kb.sources import open_kb
-    from kgreason.paths import data_dir as default_data_dir
 
     root = Path(data_dir) if data_dir else default_data_dir()
     return open_kb(str(Path(root) / "kg" / dataset))

@@ -363,15 +363,15 @@ def main(argv: list[str] | None = None) -> None:
     import transformers
     from tqdm.auto import tqdm
 
+    from kgreason.core.batch import Collator
+    from kgreason.core.paths import data_dir
     from kgreason.data.readers import read_dataset
     from kgreason.kb.sources import open_kb
     from kgreason.models.config import GNNConfig, ModelConfig
     from kgreason.models.encoder import load_encoder_for_training
     from kgreason.models.fused import KGReasonModel
-    from kgreason.paths import data_dir
     from kgreason.retrieval.retriever import KnowledgeRetriever
     from kgreason.tasks.registry import build_task
-    from kgreason.training.batch import Collator
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)

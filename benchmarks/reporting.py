@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from kgreason.atomic import atomic_write_text
+from kgreason.core.atomic import atomic_write_text
 
 
 def write_results(stem: Path, report: dict[str, Any], markdown: str) -> tuple[Path, Path]:

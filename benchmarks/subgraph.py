@@ -354,8 +354,8 @@ def main(argv: list[str] | None = None) -> None:
     load_at_start = os.getloadavg()
 
     sys.path.insert(0, str(ROOT))
+    from kgreason.core.paths import data_dir
     from kgreason.kb.sources import open_kb
-    from kgreason.paths import data_dir
 
     data = data_dir(args.data_dir)
     if data is None or not (data / "kg" / "FB15k-237").is_dir():

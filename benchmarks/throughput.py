@@ -51,10 +51,10 @@ def _examples(n: int):
 
 
 def run_kgreason(n: int, precision: str) -> dict[str, Any]:
+    from kgreason.core.batch import Collator
     from kgreason.models.config import ModelConfig
     from kgreason.models.fused import KGReasonModel
     from kgreason.tasks.registry import build_task
-    from kgreason.training.batch import Collator
     from kgreason.training.config import TrainerConfig
     from kgreason.training.seed import seed_everything
     from kgreason.training.trainer import Trainer

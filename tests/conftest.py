@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kgreason.paths import data_dir
+from kgreason.core.paths import data_dir
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import gzip
 
 import pytest
 
-from kgreason.atomic import atomic_output, atomic_path, atomic_text_output, atomic_write_text
+from kgreason.core.atomic import atomic_output, atomic_path, atomic_text_output, atomic_write_text
 
 
 def test_failed_write_keeps_the_old_file(tmp_path):

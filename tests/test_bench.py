@@ -10,8 +10,8 @@ import torch
 
 from kgreason.bench.reasoning import accuracy_by_depth, cap_per_depth, mean_std, stratified_sample
 from kgreason.bench.suite import available_suites, load_suite, variant_trainer_config
-from kgreason.data.example import Example
-from kgreason.errors import ConfigError
+from kgreason.core.errors import ConfigError
+from kgreason.core.example import Example
 
 
 @pytest.mark.parametrize("name", available_suites())

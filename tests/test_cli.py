@@ -229,7 +229,7 @@ def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(monkeypat
 
 
 def test_an_unreadable_file_is_one_line_naming_it() -> None:
-    from kgreason.errors import describe_error
+    from kgreason.core.errors import describe_error
 
     assert describe_error(IsADirectoryError(21, "Is a directory", "some_dir")) == (
         2,
@@ -242,7 +242,7 @@ def test_an_unreadable_file_is_one_line_naming_it() -> None:
 
 def test_a_parser_message_with_a_line_break_stays_one_line(tmp_path: Path) -> None:
     """Found by fuzzing: pyoxigraph quotes the offending character, here a line break inside an IRI."""
-    from kgreason.errors import LocatedError, one_line
+    from kgreason.core.errors import LocatedError, one_line
 
     assert one_line("bad IRI code point '\n'\x00") == "bad IRI code point '\\n'\\x00"
     assert "\n" not in str(LocatedError("a\nb", path="f.ttl", line=3, expected="x\ny"))

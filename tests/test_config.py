@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kgreason.config import RetrieveConfig, apply_overrides, build_config, load_config
-from kgreason.errors import ConfigError
+from kgreason.core.config import RetrieveConfig, apply_overrides, build_config, load_config
+from kgreason.core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from kgreason.core.records import EntityCandidate, KBSummary, Mention
 from kgreason.kb.base import KnowledgeBase
 from kgreason.kb.conformance import (
     CHECKS,
@@ -20,7 +21,6 @@ from kgreason.kb.conformance import (
     check_knowledge_base,
     run_check,
 )
-from kgreason.kb.records import EntityCandidate, KBSummary, Mention
 from kgreason.kb.sources import open_kb
 
 REPO = Path(__file__).resolve().parents[1]

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from kgreason.device import default_device, resolve_device
+from kgreason.core.device import default_device, resolve_device
+from kgreason.core.errors import ModelNotAvailableError
 from kgreason.encoders.resolve import (
     EMBEDDED_HUB_ID,
     load_text_encoder,
@@ -17,7 +18,6 @@ from kgreason.encoders.resolve import (
     resolve_model_path,
 )
 from kgreason.encoders.sentence import SentenceEncoder, TextEncoder, read_pooling_mode
-from kgreason.errors import ModelNotAvailableError
 
 SENTENCES = [
     "Ada Moreau lives in Lyon.",
@@ -173,7 +173,7 @@ def test_local_tiny_model_folder_end_to_end(tmp_path, embedded_folder):
 @pytest.mark.parametrize("name", ["CPU", " cpu ", "Cpu"])
 def test_a_device_name_the_config_accepts_resolves(name):
     """Found in review: the config check lower-cases and strips the name, so resolving must too."""
-    from kgreason.config import check_device
+    from kgreason.core.config import check_device
 
     check_device(name, "trainer.device")
     assert resolve_device(name) == torch.device("cpu")

@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from kgreason.data.example import Example
+from kgreason.core.batch import Collator, EncodedExample
+from kgreason.core.example import Example
 from kgreason.kb.sources import open_kb
 from kgreason.models.config import GNNConfig, ModelConfig
 from kgreason.models.fused import KGReasonModel
 from kgreason.models.knowledge import QUERY_KEY, KnowledgeFeaturizer, build_entity_features
 from kgreason.retrieval.retriever import KnowledgeRetriever
-from kgreason.tasks.base import EncodedDataset, EncodedExample
-from kgreason.training.batch import Collator
+from kgreason.tasks.base import EncodedDataset
 
 FAMILY = Path(__file__).resolve().parents[1] / "knowledge" / "examples" / "family.ttl"
 EX = "http://kgreason.org/example/family#"

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kgreason.errors import ConfigError
+from kgreason.core.errors import ConfigError
 from kgreason.finance.bench import (
     BASELINE_VARIANTS,
     MODEL_VARIANTS,
@@ -109,7 +109,7 @@ TINY = Path(__file__).resolve().parents[1] / "configs" / "finance" / "tiny.yaml"
 
 @pytest.mark.parametrize("name", ["generator.yaml", "smesd.yaml", "tiny.yaml"])
 def test_shipped_finance_configs_are_valid(name):
-    from kgreason.config import load_config
+    from kgreason.core.config import load_config
     from kgreason.finance.config import RiskConfig
 
     path = TINY.parent / name

@@ -9,8 +9,8 @@ import networkx as nx
 import numpy as np
 import pytest
 
+from kgreason.core.errors import ConfigError
 from kgreason.data.errors import DatasetNotFoundError
-from kgreason.errors import ConfigError
 from kgreason.finance.causal import (
     CausalParams,
     _ball,

@@ -639,7 +639,7 @@ def test_csv_loader_raises_only_its_own_errors_on_any_companies_csv(content):
     import time
     import warnings
 
-    from kgreason.errors import KGReasonError
+    from kgreason.core.errors import KGReasonError
 
     with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # e.g. a float64 that overflows the float32 features

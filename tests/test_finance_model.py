@@ -96,7 +96,7 @@ def test_featurizer_hides_own_outcome_and_marks_guarantor_rule(small_graph):
 # ---------------------------------------------------------------------------------------- end to end
 @pytest.fixture(scope="module")
 def risk_run(tmp_path_factory, tiny_encoder):
-    from kgreason.config import build_config
+    from kgreason.core.config import build_config
     from kgreason.finance.config import RiskConfig
     from kgreason.finance.training import train_risk_model
 
@@ -149,8 +149,8 @@ def test_finished_run_is_read_back_and_another_config_refused(risk_run):
 
     import yaml
 
-    from kgreason.config import build_config
-    from kgreason.errors import ConfigError
+    from kgreason.core.config import build_config
+    from kgreason.core.errors import ConfigError
     from kgreason.finance.config import RiskConfig
     from kgreason.finance.training import train_risk_model
 
@@ -372,16 +372,16 @@ def test_cli_names_the_damaged_file_of_a_run_folder(risk_run, tmp_path, damage):
 
 
 def test_frozen_encoder_caches_cls_states_exactly(tiny_encoder):
+    from kgreason.core.batch import Collator
     from kgreason.models.config import ModelConfig
     from kgreason.models.fused import KGReasonModel
-    from kgreason.training.batch import Collator
 
     torch.manual_seed(0)
     frozen = KGReasonModel(ModelConfig(encoder=str(tiny_encoder), freeze_encoder=True)).train()
     assert not any(p.requires_grad for p in frozen.encoder.parameters())
     assert not frozen.encoder.training  # dropout stays off in a frozen encoder
     tok = frozen.tokenizer
-    from kgreason.tasks.base import EncodedExample
+    from kgreason.core.batch import EncodedExample
 
     items = [
         EncodedExample(input_ids=tok(text)["input_ids"], labels=i % 2, index=i)
@@ -416,7 +416,7 @@ def test_frozen_encoder_caches_cls_states_exactly(tiny_encoder):
 def test_contagion_recovery_compares_with_the_generators_truth(risk_run):
     import yaml
 
-    from kgreason.config import build_config
+    from kgreason.core.config import build_config
     from kgreason.finance.bench import FinanceSuite
     from kgreason.finance.config import RiskConfig
     from kgreason.finance.recovery import contagion_recovery

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from kgreason.errors import ConfigError
+from kgreason.core.errors import ConfigError
 from kgreason.finance.audit import AuditLogError, verify
 from kgreason.finance.records import CompanyScore, Explanation, Reason, Scenario, WhatIf
 from kgreason.finance.service import (

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from kgreason.data.example import Example
+from kgreason.core.example import Example
 from kgreason.probes.interventions import (
     KINSHIP_GENDER,
     InterventionError,

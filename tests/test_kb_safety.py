@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from kgreason.cli import app
-from kgreason.errors import KBFormatError, KGReasonError
+from kgreason.core.errors import KBFormatError, KGReasonError
 from kgreason.kb import TripleStore, TripleStoreBuilder
 from kgreason.kb.loaders.rdf import load_rdf, quote_literal
 from kgreason.kb.loaders.tsv import load_tsv
@@ -524,7 +524,7 @@ def test_a_fifo_names_file_is_refused(tmp_path):
 
 # ---------------------------------------------------------------------------------------------- 6. data folder
 def test_missing_data_folder_says_how_to_set_one(tmp_path, monkeypatch):
-    import kgreason.paths
+    import kgreason.core.paths
 
     def no_default_folder(explicit=None):  # data_dir without the ../shared/data fallback
         chosen = explicit or os.environ.get("KGREASON_DATA")
@@ -532,7 +532,7 @@ def test_missing_data_folder_says_how_to_set_one(tmp_path, monkeypatch):
 
     monkeypatch.setenv("KGREASON_DATA", "")  # restored afterwards, whatever --data-dir sets
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(kgreason.paths, "data_dir", no_default_folder)
+    monkeypatch.setattr(kgreason.core.paths, "data_dir", no_default_folder)
     line = cli_error("kb", "info", "kg/umls")
     assert "kg/umls" in line and "no data folder" in line
     assert "--data-dir" in line and "$KGREASON_DATA" in line

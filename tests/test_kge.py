@@ -11,8 +11,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from kgreason.cli.kge import kge_app
 from kgreason.kb.store import TripleStore
-from kgreason.kge.cli import kge_app
 from kgreason.kge.embeddings import KGEAlignmentError, load_kge, save_kge
 from kgreason.kge.evaluate import TripleFilter, evaluate_link_prediction, realistic_ranks
 from kgreason.kge.models import MODELS, build_kge_model, n3_penalty, negative_sampling_loss
@@ -443,7 +443,7 @@ def test_cli_options_all_have_help_and_configs_validate():
     import typer.main
     import yaml
 
-    from kgreason.config import build_config
+    from kgreason.core.config import build_config
 
     group = typer.main.get_command(kge_app)
     for name in ("train", "eval"):

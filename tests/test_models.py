@@ -11,15 +11,13 @@ import pytest
 import torch
 from torch_geometric.data import Data
 
-from kgreason.errors import ModelNotAvailableError
+from kgreason.core.batch import IGNORE_INDEX, Batch, Collator, EncodedExample
+from kgreason.core.errors import ModelNotAvailableError
 from kgreason.models.config import HEADS, VARIANTS, GNNConfig, ModelConfig
 from kgreason.models.encoder import EncoderMismatchError, load_encoder_for_training
 from kgreason.models.fused import KGReasonModel
 from kgreason.models.knowledge import EntityFeatures, build_entity_features, read_kge_vectors
-from kgreason.models.peft import apply_peft
-from kgreason.tasks.base import IGNORE_INDEX, EncodedExample
-from kgreason.training.batch import Batch, Collator
-from kgreason.training.config import PeftConfig
+from kgreason.models.peft import PeftConfig, apply_peft
 
 NUM_ENTITIES, NUM_RELATIONS = 12, 3
 

@@ -42,7 +42,7 @@ def test_every_data_file_matches_a_package_data_glob(package: str, folder: str) 
 
 
 def test_package_data_resolves_through_importlib_resources() -> None:
-    from kgreason.resources import find_packaged, knowledge_path, suites_path
+    from kgreason.core.resources import find_packaged, knowledge_path, suites_path
 
     assert knowledge_path("rules", "kinship.rules").read_text(encoding="utf-8").strip()
     assert (suites_path() / "quick.yaml").is_file()
@@ -54,15 +54,15 @@ def test_package_data_resolves_through_importlib_resources() -> None:
 
 
 def test_missing_package_data_is_one_clear_error() -> None:
-    from kgreason.errors import KGReasonError
-    from kgreason.resources import knowledge_path
+    from kgreason.core.errors import KGReasonError
+    from kgreason.core.resources import knowledge_path
 
     with pytest.raises(KGReasonError, match=r"rules/absent\.rules is missing from kgreason's package data"):
         knowledge_path("rules", "absent.rules")
 
 
 def test_no_code_finds_data_relative_to_its_own_file() -> None:
-    """``Path(__file__).parents[...]`` breaks in a wheel: shipped data is read through kgreason.resources."""
+    """``Path(__file__).parents[...]`` breaks in a wheel: shipped data is read through kgreason.core.resources."""
     offenders = [
         f"{p.relative_to(ROOT)}:{n}"
         for p in (ROOT / "kgreason").rglob("*.py")
@@ -75,7 +75,7 @@ def test_no_code_finds_data_relative_to_its_own_file() -> None:
 def test_suite_reports_default_to_runs_not_committed_results() -> None:
     import typer.main
 
-    from kgreason.bench.cli import REPORTS_DIR, bench_app
+    from kgreason.cli.bench import REPORTS_DIR, bench_app
 
     assert Path("runs") / "reports" == REPORTS_DIR
     group = typer.main.get_command(bench_app)

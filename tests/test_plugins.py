@@ -14,13 +14,13 @@ import torch
 from typer.testing import CliRunner
 
 from kgreason.cli import app
-from kgreason.errors import RegistryError
+from kgreason.core.errors import RegistryError
+from kgreason.core.registry import Registry
 from kgreason.kb import sources
 from kgreason.kb.base import KnowledgeBase
 from kgreason.kb.conformance import KnowledgeBaseTestCase, check_knowledge_base
 from kgreason.kb.sources import knowledge_bases, open_kb
 from kgreason.kb.store import TripleStore
-from kgreason.registry import Registry
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "knowledge" / "README.md"
@@ -219,7 +219,7 @@ class TestSplitFolderConformance(KnowledgeBaseTestCase):
     sample = 200
 
     def make_kb(self) -> KnowledgeBase:
-        from kgreason.paths import data_dir
+        from kgreason.core.paths import data_dir
 
         root = data_dir()
         if root is None or not (root / "kg" / "umls").is_dir():

@@ -9,7 +9,7 @@ import zlib
 import numpy as np
 import pytest
 
-from kgreason.data.example import Example
+from kgreason.core.example import Example
 from kgreason.probes import (
     Effect,
     bootstrap_ci,

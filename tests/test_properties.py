@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from kgreason.config import RetrieveConfig, apply_overrides, build_config, load_config, parse_override
-from kgreason.errors import KGReasonError
+from kgreason.core.config import RetrieveConfig, apply_overrides, build_config, load_config, parse_override
+from kgreason.core.errors import KGReasonError
 from kgreason.rules.language import RuleSet, RuleSyntaxError, parse_rules
 from kgreason.runs.config import ExperimentConfig
 

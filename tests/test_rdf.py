@@ -12,7 +12,7 @@ import pytest
 import rdflib
 from rdflib.compare import isomorphic
 
-from kgreason.errors import KBFormatError
+from kgreason.core.errors import KBFormatError
 from kgreason.kb.loaders import rdf as rdf_mod
 from kgreason.kb.loaders.rdf import load_rdf, quote_literal, rdflib_term_key, read_rdf, write_rdf
 from kgreason.kb.sources import open_kb

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from kgreason.core.errors import ConfigError, RegistryError
 from kgreason.data.conll import iob1_to_iob2, read_conll
 from kgreason.data.errors import DatasetFormatError, DatasetNotFoundError
 from kgreason.data.phrasebank import PHRASEBANK_LABELS, read_phrasebank_file
 from kgreason.data.readers import read_dataset, readers
 from kgreason.data.splits import stratified_split
-from kgreason.errors import ConfigError, RegistryError
 
 CONLL_TAGS = ["B-LOC", "B-MISC", "B-ORG", "B-PER", "I-LOC", "I-MISC", "I-ORG", "I-PER", "O"]
 

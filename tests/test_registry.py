@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from kgreason.errors import RegistryError
+from kgreason.core.errors import RegistryError
+from kgreason.core.registry import Registry
 from kgreason.kb.sources import knowledge_bases
-from kgreason.registry import Registry
 
 
 class Widget:

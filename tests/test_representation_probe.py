@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from kgreason.data.example import Example
+from kgreason.core.example import Example
 from kgreason.probes.representation import (
     InlpResult,
     LayerStates,

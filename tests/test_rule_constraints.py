@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from kgreason.errors import ConfigError
+from kgreason.core.errors import ConfigError
 from kgreason.rules import (
     KINSHIP_LABELS,
     LabelConstraints,

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from kgreason.cli.rules import rules_app
 from kgreason.rules import (
     KINSHIP_LABELS,
     RuleEvaluationError,
@@ -27,7 +28,6 @@ from kgreason.rules import (
     materialize,
     parse_rules,
 )
-from kgreason.rules.cli import rules_app
 
 FAMILY = """\
 % a small family theory

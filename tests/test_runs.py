@@ -15,8 +15,8 @@ from cli_helpers import refused
 from typer.testing import CliRunner
 
 from kgreason.cli import app
-from kgreason.config import load_config
-from kgreason.errors import ConfigError
+from kgreason.core.config import load_config
+from kgreason.core.errors import ConfigError
 from kgreason.runs.config import ExperimentConfig
 from kgreason.runs.experiment import RunResult, summarize
 from kgreason.runs.provenance import file_checksums, package_versions, sha256_file

@@ -216,7 +216,7 @@ def test_metadata_and_speed(smesd):
 )
 def test_safe_unpickle_errors_are_ours_and_name_the_file(tmp_path, payload, detail):
     """The CLI prints one line for KGReasonError; a refused or damaged pickle must be one, naming the file."""
-    from kgreason.errors import KGReasonError
+    from kgreason.core.errors import KGReasonError
 
     path = tmp_path / "train_data.pkl"
     path.write_bytes(payload)

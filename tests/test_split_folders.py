@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kgreason.errors import KBFormatError
+from kgreason.core.errors import KBFormatError
 from kgreason.kb.loaders.splits import find_split_files, load_split_folder, read_kgbert_text
 from kgreason.kb.sources import detect_source, open_kb
 from kgreason.kb.store import TripleStore

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from kgreason.errors import KBFormatError
+from kgreason.core.errors import KBFormatError
 from kgreason.kb import TripleStore, TripleStoreBuilder
 from kgreason.kb.adjacency import Adjacency
 

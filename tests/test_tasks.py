@@ -8,16 +8,16 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from kgreason.data.example import Example
-from kgreason.errors import ConfigError, RegistryError
+from kgreason.core.batch import IGNORE_INDEX, Collator
+from kgreason.core.errors import ConfigError, RegistryError
+from kgreason.core.example import Example
 from kgreason.tasks import build_task
-from kgreason.tasks.base import IGNORE_INDEX, LabelError
+from kgreason.tasks.base import LabelError
 from kgreason.tasks.choice import MultipleChoiceTask
 from kgreason.tasks.registry import tasks
 from kgreason.tasks.relation import RelationClassificationTask, mark_entities
 from kgreason.tasks.sequence import ExampleError, SequenceClassificationTask
 from kgreason.tasks.token import TokenClassificationTask, align_to_words
-from kgreason.training.batch import Collator
 
 SENTIMENT = ["negative", "neutral", "positive"]
 TAGS = ["B-LOC", "B-MISC", "B-ORG", "B-PER", "I-LOC", "I-MISC", "I-ORG", "I-PER", "O"]

@@ -11,16 +11,17 @@ import pytest
 import torch
 from training_helpers import collator, make_data, make_model
 
-from kgreason.errors import ConfigError, KGReasonError
+from kgreason.core.atomic import atomic_directory
+from kgreason.core.errors import ConfigError, KGReasonError
+from kgreason.models.peft import PeftConfig
 from kgreason.training.checkpoint import (
     STATE_NAME,
     WEIGHTS_NAME,
     CheckpointError,
-    atomic_directory,
     load_training_state,
     resolve_checkpoint,
 )
-from kgreason.training.config import PeftConfig, TrainerConfig
+from kgreason.training.config import TrainerConfig
 from kgreason.training.precision import resolve_precision
 from kgreason.training.sampler import LengthBucketSampler, sorted_batches
 from kgreason.training.schedule import linear_warmup_decay, linear_warmup_decay_factor, warmup_steps_for

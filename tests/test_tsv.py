@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kgreason.errors import KBFormatError
+from kgreason.core.errors import KBFormatError
 from kgreason.kb.loaders import tsv
 from kgreason.kb.loaders.tsv import load_tsv, write_tsv
 from kgreason.kb.sources import open_kb

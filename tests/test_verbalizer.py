@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from kgreason.errors import KBFormatError
+from kgreason.core.errors import KBFormatError
 from kgreason.kb.sources import open_kb
 from kgreason.kb.store import TripleStore, TripleStoreBuilder
 from kgreason.kb.verbalizer import Verbalizer

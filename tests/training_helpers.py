@@ -10,10 +10,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from kgreason.data.example import Example
-from kgreason.models.output import ModelOutput
-from kgreason.tasks.base import EncodedDataset, EncodedExample, Task, TaskMetrics
-from kgreason.training.batch import Batch, Collator
+from kgreason.core.batch import Batch, Collator, EncodedExample
+from kgreason.core.example import Example
+from kgreason.core.output import ModelOutput
+from kgreason.tasks.base import EncodedDataset, Task, TaskMetrics
 
 #: Each class draws its words from its own vocabulary, so a bag of words separates them.
 WORDS = {

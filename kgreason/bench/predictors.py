@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from kgreason.data.example import Example
+from kgreason.core.example import Example
 
 
 class Predictor:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from kgreason.bench.suite import SuiteConfig, variant_trainer_config
-from kgreason.data.example import Example
+from kgreason.core.example import Example
 
 logger = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from kgreason.atomic import atomic_path, atomic_write_text
 from kgreason.bench.reasoning import ReasoningReport, VariantRun, mean_std
+from kgreason.core.atomic import atomic_path, atomic_write_text
 
 
 def _groups(report: ReasoningReport) -> dict[str, list[VariantRun]]:
@@ -147,7 +147,7 @@ def report_markdown(report: ReasoningReport, *, command: str) -> str:
 
 
 def report_json(report: ReasoningReport, *, command: str) -> dict[str, Any]:
-    from kgreason.config import config_to_dict
+    from kgreason.core.config import config_to_dict
 
     return {
         "suite": config_to_dict(report.suite),

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kgreason.errors import ConfigError
+from kgreason.core.errors import ConfigError
 from kgreason.models.config import GNNConfig
 from kgreason.training.config import TrainerConfig
 
@@ -111,21 +111,21 @@ class SuiteConfig:
 
 def suites_dir() -> Path:
     """The shipped suite files (``benchmarks/suites`` of the repository, package data ``kgreason.suites``)."""
-    from kgreason.resources import suites_path
+    from kgreason.core.resources import suites_path
 
     return suites_path()
 
 
 def available_suites() -> list[str]:
     """Names of the suite files that ship in ``benchmarks/suites``."""
-    from kgreason.resources import packaged_names
+    from kgreason.core.resources import packaged_names
 
     return packaged_names(suites_dir(), ".yaml")
 
 
 def find_suite(name_or_path: str | Path) -> Path:
     """A suite file by path, or by name in ``benchmarks/suites``."""
-    from kgreason.registry import did_you_mean
+    from kgreason.core.registry import did_you_mean
 
     path = Path(name_or_path)
     if path.suffix in {".yaml", ".yml"} or path.is_file():
@@ -144,9 +144,9 @@ def find_suite(name_or_path: str | Path) -> Path:
 
 def load_suite(name_or_path: str | Path, *, overrides: list[str] | None = None) -> SuiteConfig:
     """Read and validate a suite (dotted ``overrides`` like ``trainer.epochs=1``)."""
-    from kgreason.config import build_config, load_config
+    from kgreason.core.config import build_config, load_config
+    from kgreason.core.registry import did_you_mean
     from kgreason.data.readers import readers
-    from kgreason.registry import did_you_mean
 
     path = find_suite(name_or_path)
     suite = load_config(SuiteConfig, path, list(overrides or []))
@@ -199,7 +199,7 @@ def load_suite(name_or_path: str | Path, *, overrides: list[str] | None = None) 
 
 def variant_trainer_config(suite: SuiteConfig, variant: str) -> TrainerConfig:
     """``suite.trainer`` with the variant's overrides applied."""
-    from kgreason.config import build_config, config_to_dict
+    from kgreason.core.config import build_config, config_to_dict
 
     merged = {**config_to_dict(suite.trainer), **suite.variant_trainer.get(variant, {})}
     return build_config(TrainerConfig, merged, _prefix=f"variant_trainer.{variant}.")

@@ -1,5 +1,5 @@
 """Examples and dataset readers (CoNLL-2003, Financial PhraseBank, ...)."""
 
-from kgreason.data.example import Example
+from kgreason.core.example import Example
 
 __all__ = ["Example"]

@@ -2,7 +2,7 @@
 
 One *set* (``data_089907f8`` ...) is a folder with one ``*_train.csv.gz`` (the training tasks, e.g. ``1.2,1.3``)
 and one ``<task>_test.csv`` per test task. Each row is one story; the reader turns it into an
-:class:`~kgreason.data.example.Example` that follows the kinship conventions:
+:class:`~kgreason.core.example.Example` that follows the kinship conventions:
 
 * ``text``: the story with CLUTRR's ``[brackets]`` removed; ``text_pair``: ``"How is {tail} related to {head}?"``;
   ``label``: the target (``tail`` is ``head``'s ``label``).
@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kgreason.core.example import Example
 from kgreason.data.errors import DatasetFormatError
-from kgreason.data.example import Example
 from kgreason.data.splits import DatasetSplits
 
 #: The 18 query labels of CLUTRR, sorted (label-id order).

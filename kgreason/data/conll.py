@@ -1,7 +1,7 @@
 """CoNLL-2003 English NER: the four-column CoNLL format (``token POS chunk NER``) read into token examples.
 
 Sentences are separated by blank lines, documents start with a ``-DOCSTART-`` line. Every sentence becomes an
-:class:`~kgreason.data.example.Example` with ``tokens``, ``label`` (one tag per token), ``text`` (the tokens
+:class:`~kgreason.core.example.Example` with ``tokens``, ``label`` (one tag per token), ``text`` (the tokens
 joined by spaces) and ``uid`` ``"train:123"`` (split and sentence index); POS and chunk tags go into
 ``metadata``. Tags are checked to be IOB2 (each entity starts with ``B-``); IOB1 files (the original release,
 where ``I-`` starts an entity) are converted to IOB2 unless ``scheme="iob2"`` asks for an error instead.
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kgreason.core.example import Example
 from kgreason.data.errors import DatasetFormatError
-from kgreason.data.example import Example
 from kgreason.data.splits import DatasetSplits
 
 DOCSTART = "-DOCSTART-"

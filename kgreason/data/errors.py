@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kgreason.errors import KBFormatError, KGReasonError
+from kgreason.core.errors import KBFormatError, KGReasonError
 
 
 class DatasetFormatError(KBFormatError):

@@ -19,8 +19,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from kgreason.core.example import Example
 from kgreason.data.clutrr import CLUTRR_EDGE_TYPES, CLUTRR_LABELS, GENDERED_RELATIONS
-from kgreason.data.example import Example
 from kgreason.data.splits import DatasetSplits
 
 NOISE_KINDS = ("clean", "supporting", "irrelevant", "disconnected")
@@ -136,7 +136,7 @@ def random_family(
 
 def templates_path() -> Path:
     """The shipped story templates, ``knowledge/templates/kinship_stories.yaml`` (package data)."""
-    from kgreason.resources import knowledge_path
+    from kgreason.core.resources import knowledge_path
 
     return knowledge_path("templates", "kinship_stories.yaml")
 

@@ -14,10 +14,10 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+from kgreason.core.errors import ConfigError
+from kgreason.core.example import Example
 from kgreason.data.errors import DatasetFormatError
-from kgreason.data.example import Example
 from kgreason.data.splits import DatasetSplits, stratified_split
-from kgreason.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kgreason.errors import ConfigError
-from kgreason.paths import DATA_ENV
-from kgreason.paths import data_dir as default_data_dir
-from kgreason.registry import Registry, did_you_mean
+from kgreason.core.errors import ConfigError
+from kgreason.core.paths import DATA_ENV
+from kgreason.core.paths import data_dir as default_data_dir
+from kgreason.core.registry import Registry, did_you_mean
 
 if TYPE_CHECKING:
     from kgreason.data.splits import DatasetSplits

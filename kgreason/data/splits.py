@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kgreason.data.example import Example
+from kgreason.core.example import Example
 
 #: Names accepted by :meth:`DatasetSplits.split` for each split.
 SPLIT_ALIASES = {

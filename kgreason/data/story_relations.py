@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from kgreason.data.example import Example
+from kgreason.core.example import Example
 from kgreason.data.splits import DatasetSplits
 
 

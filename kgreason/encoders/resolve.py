@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kgreason.errors import ModelNotAvailableError
+from kgreason.core.errors import ModelNotAvailableError
 
 #: Names that mean the embedded default encoder.
 EMBEDDED_NAMES = frozenset({"embedded", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"})

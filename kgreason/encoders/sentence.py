@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
-from kgreason.device import resolve_device
+from kgreason.core.device import resolve_device
+from kgreason.core.errors import ConfigError
 from kgreason.encoders.resolve import ModelSource, load_text_encoder
-from kgreason.errors import ConfigError
 
 if TYPE_CHECKING:
     import torch
@@ -81,7 +81,7 @@ class SentenceEncoder:
         max_length: int = 128,
         pooling: str | None = None,
     ) -> None:
-        from kgreason.config import check_device
+        from kgreason.core.config import check_device
 
         if batch_size < 1:
             raise ConfigError(f"batch_size: expected an integer >= 1, got {batch_size}")

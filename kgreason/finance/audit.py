@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from kgreason.errors import KGReasonError, LocatedError
+from kgreason.core.errors import KGReasonError, LocatedError
 
 #: The fields of every audit record, in the order they are written.
 AUDIT_FIELDS = (

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from kgreason.errors import ConfigError, KGReasonError
+from kgreason.core.errors import ConfigError, KGReasonError
 from kgreason.finance.graph import DEFAULT, CompanyGraph
 from kgreason.finance.metrics import RiskMetrics, best_f1_threshold, risk_metrics
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from kgreason.errors import ConfigError
+from kgreason.core.errors import ConfigError
 
 #: Model variants as dotted overrides of the suite's base RiskConfig.
 MODEL_VARIANTS: dict[str, list[str]] = {
@@ -73,7 +73,7 @@ class FinanceSuite:
 def finance_suites() -> list[str]:
     """Names of the finance suites that ship in ``benchmarks/suites/finance``."""
     from kgreason.bench.suite import suites_dir
-    from kgreason.resources import packaged_names
+    from kgreason.core.resources import packaged_names
 
     return packaged_names(suites_dir() / "finance", ".yaml")
 
@@ -81,8 +81,8 @@ def finance_suites() -> list[str]:
 def load_finance_suite(name_or_path: str, *, overrides: list[str] | None = None) -> FinanceSuite:
     """A suite from ``benchmarks/suites/finance/<name>.yaml`` or a path, with dotted overrides."""
     from kgreason.bench.suite import suites_dir
-    from kgreason.config import load_config
-    from kgreason.registry import did_you_mean
+    from kgreason.core.config import load_config
+    from kgreason.core.registry import did_you_mean
 
     path = Path(name_or_path)
     if not path.is_file():
@@ -131,7 +131,7 @@ class FinanceReport:
 
 def risk_config(suite: FinanceSuite, variant: str, *, run_root: Path) -> Any:
     """The RiskConfig of one model variant."""
-    from kgreason.config import apply_overrides, build_config
+    from kgreason.core.config import apply_overrides, build_config
     from kgreason.finance.config import RiskConfig
 
     data = dict(suite.base)
@@ -311,7 +311,7 @@ def report_markdown(report: FinanceReport, *, command: str) -> str:
 
 def write_report(report: FinanceReport, output_dir: str | Path, *, command: str) -> list[Path]:
     """``finance-<suite>.md``, ``.json``, ``-roc.png`` and ``-reliability.png`` (first seed), written atomically."""
-    from kgreason.atomic import atomic_write_text
+    from kgreason.core.atomic import atomic_write_text
     from kgreason.finance.plots import reliability_diagram, roc_plot
 
     out = Path(output_dir)

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from kgreason.atomic import atomic_write_text
-from kgreason.errors import ConfigError, KGReasonError
+from kgreason.core.atomic import atomic_write_text
+from kgreason.core.errors import ConfigError, KGReasonError
 
 METHODS = ("platt", "isotonic", "none")
 #: Probabilities are clipped to [EPS, 1 - EPS] before taking the logit.

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kgreason.errors import ConfigError
+from kgreason.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from kgreason.finance.graph import CompanyGraph

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kgreason.errors import ConfigError
+from kgreason.core.errors import ConfigError
 from kgreason.finance.errors import FinanceDataError
 from kgreason.finance.graph import DEFAULT, SPLITS, SURVIVED, CompanyGraph
 

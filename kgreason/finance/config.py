@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from kgreason.config import setting
-from kgreason.errors import ConfigError
+from kgreason.core.config import setting
+from kgreason.core.errors import ConfigError
 from kgreason.finance.checks import DEFAULT_SPLIT_FRACTIONS, DEFAULT_SPLIT_SEED, check_split_fractions
 from kgreason.finance.dataset import FeaturizerConfig
 from kgreason.models.config import GNNConfig, ModelConfig

@@ -34,9 +34,9 @@ if TYPE_CHECKING:
     from torch import Tensor
     from torch_geometric.data import Data
 
-    from kgreason.data.example import Example
+    from kgreason.core.batch import Batch
+    from kgreason.core.example import Example
     from kgreason.tasks.base import EncodedDataset
-    from kgreason.training.batch import Batch
 
 #: Label names of the risk task (label id 1 = default, matching ``CompanyGraph.labels``).
 RISK_LABELS = ("survived", "default")
@@ -345,7 +345,7 @@ class CompanyFeaturizer:
 
     # ---------------------------------------------------------------------------------------- examples
     def example(self, row: int, *, status: np.ndarray | None = None) -> Example:
-        from kgreason.data.example import Example
+        from kgreason.core.example import Example
 
         g = self.graph
         label = {DEFAULT: "default", SURVIVED: "survived"}.get(int(g.labels[row]))
@@ -411,7 +411,7 @@ class CompanyFeaturizer:
         }
 
     def save(self, path: str | Path) -> Path:
-        from kgreason.atomic import atomic_write_text
+        from kgreason.core.atomic import atomic_write_text
 
         return atomic_write_text(path, json.dumps(self.to_dict()) + "\n")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kgreason.errors import LocatedError
+from kgreason.core.errors import LocatedError
 
 
 class FinanceDataError(LocatedError):

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from kgreason.errors import ConfigError
+from kgreason.core.errors import ConfigError
 from kgreason.finance.causal import (
     FUNDAMENTALS,
     INDUSTRY_EFFECTS,
@@ -142,7 +142,7 @@ class GeneratorConfig:
         text_pool: ``auto`` (PhraseBank when the data folder has it, else built-in), ``phrasebank`` (required)
             or ``builtin``.
         phrasebank_agreement: the PhraseBank subset: 50, 66, 75 or ``all``.
-        data_dir: the data folder (default: ``kgreason.paths.data_dir()``) or the PhraseBank folder itself.
+        data_dir: the data folder (default: ``kgreason.core.paths.data_dir()``) or the PhraseBank folder itself.
         sentences_min / sentences_max: news sentences per company (uniform in between).
         text_signal: how strongly the latent shock tilts the sentiment of a company's sentences.
         truth_samples: Monte Carlo samples of the true contagion effects put in ``graph.metadata``
@@ -608,7 +608,7 @@ def _metadata(
 
 def read_company_generator(*, data_dir: str | Path | None = None, **overrides: Any) -> CompanyGraph:
     """The generated company graph (default config with ``overrides``); PhraseBank from ``data_dir``."""
-    from kgreason.paths import data_dir as default_data_dir
+    from kgreason.core.paths import data_dir as default_data_dir
 
     root = default_data_dir(data_dir)
     config = GeneratorConfig(data_dir=None if root is None else str(root), **overrides)

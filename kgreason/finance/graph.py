@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kgreason.errors import KGReasonError
+from kgreason.core.errors import KGReasonError
 
 if TYPE_CHECKING:
     from kgreason.kb.store import TripleStore

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from kgreason.errors import KGReasonError
+from kgreason.core.errors import KGReasonError
 
 #: PSI bands: below ``PSI_STABLE`` stable, above ``PSI_SHIFT`` a significant shift, between moderate.
 PSI_STABLE, PSI_SHIFT = 0.1, 0.25

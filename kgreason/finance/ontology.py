@@ -11,7 +11,7 @@ import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kgreason.errors import KBFormatError
+from kgreason.core.errors import KBFormatError
 
 FIN = "https://kgreason.dev/finance#"
 #: Feature name -> monotone direction shared by the finance loaders (more lost lawsuits never lowers risk).
@@ -132,7 +132,7 @@ class FinanceOntology:
 
 def ontology_path() -> Path:
     """The shipped ``knowledge/finance/finance.ttl`` (package data)."""
-    from kgreason.resources import knowledge_path
+    from kgreason.core.resources import knowledge_path
 
     return knowledge_path("finance", "finance.ttl")
 

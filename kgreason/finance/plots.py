@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from kgreason.atomic import atomic_path
+from kgreason.core.atomic import atomic_path
 from kgreason.finance.metrics import MetricError, auc, calibration_bins, expected_calibration_error
 
 

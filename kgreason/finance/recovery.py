@@ -62,10 +62,10 @@ def contagion_recovery(
     relation: str = "guarantees",
 ) -> dict[str, Any]:
     """Estimated vs true contagion effect and the graph-ablation probe, over the fused runs of a suite."""
+    from kgreason.core.paths import data_dir
     from kgreason.finance.causal import default_probabilities, true_contagion_effect
     from kgreason.finance.generator import GeneratorConfig, generate_company_graph
     from kgreason.finance.scoring import RiskScorer
-    from kgreason.paths import data_dir
     from kgreason.probes.effects import bootstrap_ci
 
     if graph_config.source != "generator":

@@ -49,7 +49,7 @@ class RiskScorer:
         device: str = "auto",
         batch_size: int = 64,
     ) -> None:
-        from kgreason.device import resolve_device
+        from kgreason.core.device import resolve_device
 
         self.prepared = prepared
         self.calibrator = calibrator
@@ -65,10 +65,10 @@ class RiskScorer:
         """The scorer of a run folder written by ``kgreason finance train``.
 
         Every file is checked as it is read: a missing, truncated or damaged one raises a
-        :class:`~kgreason.errors.KGReasonError` naming it and what it should hold.
+        :class:`~kgreason.core.errors.KGReasonError` naming it and what it should hold.
         """
-        from kgreason.config import build_config
-        from kgreason.errors import ConfigError, KGReasonError, ModelNotAvailableError
+        from kgreason.core.config import build_config
+        from kgreason.core.errors import ConfigError, KGReasonError, ModelNotAvailableError
         from kgreason.finance.calibration import Calibrator
         from kgreason.finance.config import RiskConfig
         from kgreason.finance.dataset import CompanyFeaturizer

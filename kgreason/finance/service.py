@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from kgreason.errors import ConfigError
+from kgreason.core.errors import ConfigError
 from kgreason.finance.audit import AuditLog, record
 from kgreason.finance.records import REASON_KINDS, SCENARIOS, Scenario, Scorer
 

@@ -168,7 +168,7 @@ HOW_TO_SET = "pass --data-dir DIR or set $KGREASON_DATA=DIR, where DIR holds sme
 
 
 def _default_dir() -> Path:
-    from kgreason.paths import DATA_ENV, data_dir
+    from kgreason.core.paths import DATA_ENV, data_dir
 
     root = data_dir()
     if root is None:
@@ -212,7 +212,7 @@ def read_smesd(
     data_dir: str | Path | None = None, *, ontology: FinanceOntology | None = None
 ) -> CompanyGraph:
     """Read SMEsD from ``data_dir`` (the SMEsD folder or a data folder holding ``smesd/``; default:
-    ``<data>/smesd`` of :func:`kgreason.paths.data_dir`) into a :class:`CompanyGraph`.
+    ``<data>/smesd`` of :func:`kgreason.core.paths.data_dir`) into a :class:`CompanyGraph`.
 
     Raises:
         FinanceDataError: the folder or a file is missing, or a file does not have SMEsD's structure (the

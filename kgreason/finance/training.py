@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from kgreason.errors import ConfigError
+from kgreason.core.errors import ConfigError
 from kgreason.finance.checks import (
     default_split,
     labels_source,
@@ -134,9 +134,9 @@ def prepare_risk_model(
     """Graph -> featurizer -> model (new, or ``model`` as given) and its tokenizer and collator."""
     import torch
 
+    from kgreason.core.batch import Collator
     from kgreason.models.fused import KGReasonModel
     from kgreason.models.knowledge import EntityFeatures
-    from kgreason.training.batch import Collator
 
     graph = graph if graph is not None else load_company_graph(config.data)
     featurizer = CompanyFeaturizer.build(graph, config=config.featurizer)
@@ -198,8 +198,8 @@ def train_risk_model(
     """
     import yaml
 
-    from kgreason.atomic import atomic_write_text
-    from kgreason.config import config_to_dict
+    from kgreason.core.atomic import atomic_write_text
+    from kgreason.core.config import config_to_dict
     from kgreason.finance.calibration import Calibrator, select_calibrator
     from kgreason.finance.metrics import best_f1_threshold, psi, risk_metrics
     from kgreason.training.seed import seed_everything

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kgreason.atomic import atomic_write_text
+from kgreason.core.atomic import atomic_write_text
 from kgreason.finance.csv_loader import COMPANY_COLUMNS, INDUSTRY_PREFIX, REGION_PREFIX
 from kgreason.finance.graph import COMPANY, NODE_KINDS, UNKNOWN, CompanyGraph, CompanyGraphError
 

@@ -1,7 +1,7 @@
 """The knowledge-base layer: the contract, the triple store, loaders, linking and verbalisation."""
 
+from kgreason.core.records import EntityCandidate, KBSummary, Mention
 from kgreason.kb.base import KnowledgeBase, KnowledgeBaseProtocol
-from kgreason.kb.records import EntityCandidate, KBSummary, Mention
 from kgreason.kb.store import TripleStore, TripleStoreBuilder
 
 __all__ = [

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import numpy as np
 import torch
 
+from kgreason.core.records import DegreeStats, KBSummary, Mention
 from kgreason.kb.adjacency import Adjacency
-from kgreason.kb.records import DegreeStats, KBSummary, Mention
 
 if TYPE_CHECKING:
     from torch_geometric.data import Data

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from kgreason.core.records import EntityCandidate, Mention
 from kgreason.kb.base import KnowledgeBase
-from kgreason.kb.records import EntityCandidate, Mention
 
 
 @dataclass(frozen=True)

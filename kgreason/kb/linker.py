@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kgreason.kb.records import EntityCandidate, Mention
+from kgreason.core.records import EntityCandidate, Mention
 
 if TYPE_CHECKING:
     from kgreason.kb.base import KnowledgeBase

@@ -15,10 +15,10 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from kgreason.errors import KBFormatError, KGReasonError
+from kgreason.core.errors import KBFormatError, KGReasonError
+from kgreason.core.paths import missing_path_message, resolve_data_path
+from kgreason.core.registry import Registry
 from kgreason.kb.base import KnowledgeBase
-from kgreason.paths import missing_path_message, resolve_data_path
-from kgreason.registry import Registry
 
 #: Registered knowledge-base sources (built-ins plus the ``kgreason.knowledge_bases`` entry points).
 knowledge_bases: Registry[Any] = Registry(kind="knowledge base", entry_point_group="kgreason.knowledge_bases")

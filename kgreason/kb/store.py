@@ -13,7 +13,7 @@ Every file is written to a temporary folder that is renamed into place, so a cra
 :meth:`TripleStore.save` replaces only an empty folder or a kgreason store holding nothing but its own files
 (anything else needs ``force=True``); temporaries of a killed writer are swept by the next save.
 :meth:`TripleStore.load` checks the manifest, that every file is a regular file inside the folder, sizes and (by
-default) sha256s, dtypes and id ranges, and raises :class:`~kgreason.errors.KBFormatError` naming the file.
+default) sha256s, dtypes and id ranges, and raises :class:`~kgreason.core.errors.KBFormatError` naming the file.
 Hashing costs a fraction of loading (a 5M-triple store: 0.13 s of sha256 against 0.4-0.8 s to load), so it is
 on by default; ``verify=False`` skips it (sizes are still checked).
 """
@@ -37,8 +37,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from kgreason.atomic import process_alive, stale_temporary_pid, temporary_prefix
-from kgreason.errors import KBFormatError, KGReasonError
+from kgreason.core.atomic import process_alive, stale_temporary_pid, temporary_prefix
+from kgreason.core.errors import KBFormatError, KGReasonError
 from kgreason.kb.base import KnowledgeBase
 from kgreason.kb.sources import file_kind
 

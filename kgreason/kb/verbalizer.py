@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kgreason.errors import KBFormatError
+from kgreason.core.errors import KBFormatError
 from kgreason.kb.base import as_triple_array
 
 if TYPE_CHECKING:

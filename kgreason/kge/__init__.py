@@ -4,7 +4,7 @@ Modules: :mod:`~kgreason.kge.models` (TransE, DistMult, ComplEx, RotatE on ``tor
 reciprocal relations, 1-vs-all scoring and the shared loss), :mod:`~kgreason.kge.train` (``KGEConfig``,
 ``KGETrainer``, ``train_kge``), :mod:`~kgreason.kge.evaluate` (filtered, both directions, realistic ranks),
 :mod:`~kgreason.kge.embeddings` (save / load keyed by the KB's ids; node features for the fused model) and
-:mod:`~kgreason.kge.cli` (``kgreason kge train`` / ``kgreason kge eval``).
+:mod:`~kgreason.cli.kge` (``kgreason kge train`` / ``kgreason kge eval``).
 
 Names are exported lazily, so ``import kgreason.kge`` loads neither torch nor PyG.
 """

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from kgreason.errors import KGReasonError
+from kgreason.core.errors import KGReasonError
 
 if TYPE_CHECKING:
     from kgreason.kb.base import KnowledgeBase

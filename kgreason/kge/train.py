@@ -483,7 +483,7 @@ def train_kge(
 
     The filter of the filtered metrics is every triple of every split.
     """
-    from kgreason.device import resolve_device
+    from kgreason.core.device import resolve_device
 
     config.validate()
     splits = kb.splits

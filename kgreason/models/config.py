@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kgreason.config import setting
+from kgreason.core.config import setting
 
 #: Model variants; they share one code path and differ only in what the head reads.
 VARIANTS = ("text", "graph", "fused", "fused_facts")

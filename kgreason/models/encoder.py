@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+from kgreason.core.errors import KGReasonError, ModelNotAvailableError
 from kgreason.encoders.resolve import (
     ModelSource,
     TextEncoderParts,
@@ -22,7 +23,6 @@ from kgreason.encoders.resolve import (
     quiet_progress,
     resolve_model,
 )
-from kgreason.errors import KGReasonError, ModelNotAvailableError
 
 logger = logging.getLogger(__name__)
 

@@ -44,17 +44,17 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
+from kgreason.core.batch import IGNORE_INDEX
+from kgreason.core.output import ModelOutput
 from kgreason.models.config import HEADS, VARIANTS, ModelConfig
 from kgreason.models.gnn import RelationalGNN
 from kgreason.models.heads import Head
 from kgreason.models.knowledge import NODE_FEATURES, NODE_STATUS, QUERY_ROLES, EntityFeatures
-from kgreason.models.output import ModelOutput
-from kgreason.tasks.base import IGNORE_INDEX
 
 if TYPE_CHECKING:
     from torch_geometric.data import Batch as GraphBatch
 
-    from kgreason.training.batch import Batch
+    from kgreason.core.batch import Batch
 
 #: Most texts whose frozen-encoder states are kept (``freeze_encoder``): ~30 MB of float32 at width 384.
 CLS_CACHE_SIZE = 20_000

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from torch import Tensor
     from torch_geometric.data import Data
 
-    from kgreason.data.example import Example
+    from kgreason.core.example import Example
     from kgreason.encoders.sentence import TextEncoder
     from kgreason.kb.base import KnowledgeBase
     from kgreason.models.config import ModelConfig

@@ -12,14 +12,32 @@ model does this in training mode).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from kgreason.core.config import setting
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
-    from kgreason.training.config import PeftConfig
 
 PEFT_METHODS = ("none", "lora", "adalora", "prefix")
+
+
+@dataclass
+class PeftConfig:
+    """Parameter-efficient fine-tuning of the text encoder through the ``peft`` library.
+
+    ``method``: ``none`` (full fine-tuning), ``lora``, ``adalora`` or ``prefix``. ``target_modules`` defaults to the
+    attention projections of BERT-family models (``query``, ``value``).
+    """
+
+    method: str = setting("none", choices=PEFT_METHODS)
+    r: int = setting(8, ge=1)
+    alpha: int = setting(16, ge=1)
+    dropout: float = setting(0.1, ge=0, le=1)
+    target_modules: list[str] = field(default_factory=lambda: ["query", "value"])
+    num_virtual_tokens: int = setting(20, ge=1)
 
 
 def is_peft_model(module: Any) -> bool:

@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kgreason.errors import ModelNotAvailableError
+from kgreason.core.errors import ModelNotAvailableError
 
 if TYPE_CHECKING:
     from kgreason.models.fused import KGReasonModel
@@ -52,9 +52,9 @@ def save_pretrained(
     from safetensors.torch import save_model
 
     from kgreason import __version__
-    from kgreason.config import config_to_dict
+    from kgreason.core.atomic import atomic_directory
+    from kgreason.core.config import config_to_dict
     from kgreason.models.peft import peft_method
-    from kgreason.training.checkpoint import atomic_directory
 
     method = peft_method(model.encoder)
     plain = model
@@ -145,7 +145,7 @@ def load_pretrained(directory: str | os.PathLike[str]) -> KGReasonModel:
     from safetensors.torch import load_model
     from transformers import AutoConfig
 
-    from kgreason.config import build_config
+    from kgreason.core.config import build_config
     from kgreason.models.config import ModelConfig
     from kgreason.models.encoder import encoder_from_config
     from kgreason.models.fused import KGReasonModel

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kgreason.data.example import Example
-from kgreason.errors import KGReasonError
+from kgreason.core.errors import KGReasonError
+from kgreason.core.example import Example
 
 if TYPE_CHECKING:
     from kgreason.rules import RuleSet

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kgreason.data.example import Example
+from kgreason.core.example import Example
 from kgreason.probes.effects import Effect, bootstrap_ci
 from kgreason.probes.interventions import (
     PERTURBATIONS,

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from kgreason.data.example import Example
+from kgreason.core.example import Example
 from kgreason.probes.effects import Effect, bootstrap_ci
 
 POOLINGS = ("cls", "mean")

@@ -12,7 +12,7 @@ KB, relabelled entities or another encoder rebuild it. Where it lives:
 * ``index_dir`` when given (one index; a stale one is overwritten);
 * else ``<store>/fact_index/<fingerprint>/`` for a loaded :class:`~kgreason.kb.store.TripleStore` whose folder
   is writable;
-* else ``kgreason.paths.cache_dir()/index/<fingerprint>/``.
+* else ``kgreason.core.paths.cache_dir()/index/<fingerprint>/``.
 """
 
 from __future__ import annotations
@@ -30,13 +30,13 @@ from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
-from kgreason.atomic import atomic_path, atomic_write_text
-from kgreason.config import INDEX_TYPES
-from kgreason.errors import ConfigError
+from kgreason.core.atomic import atomic_path, atomic_write_text
+from kgreason.core.config import INDEX_TYPES
+from kgreason.core.context import RetrievedFact
+from kgreason.core.errors import ConfigError
+from kgreason.core.paths import cache_dir
 from kgreason.kb.base import as_triple_array
 from kgreason.kb.store import FACT_INDEX_DIR
-from kgreason.paths import cache_dir
-from kgreason.retrieval.context import RetrievedFact
 
 if TYPE_CHECKING:
     from kgreason.encoders.sentence import TextEncoder

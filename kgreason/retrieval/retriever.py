@@ -7,8 +7,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kgreason.errors import ConfigError
-from kgreason.retrieval.context import KnowledgeContext
+from kgreason.core.context import KnowledgeContext
+from kgreason.core.errors import ConfigError
 from kgreason.retrieval.subgraph import SubgraphRetriever
 
 if TYPE_CHECKING:
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 class KnowledgeRetriever:
-    """Text -> :class:`~kgreason.retrieval.context.KnowledgeContext` (mentions, seeds, subgraph, facts).
+    """Text -> :class:`~kgreason.core.context.KnowledgeContext` (mentions, seeds, subgraph, facts).
 
     The fact index is built (or loaded) on first use, so a retriever with ``facts=False`` never loads an
     encoder.
@@ -48,7 +48,7 @@ class KnowledgeRetriever:
         index_type: str = "auto",
         index_dir: str | Path | None = None,
     ) -> None:
-        from kgreason.config import INDEX_TYPES
+        from kgreason.core.config import INDEX_TYPES
 
         if top_k < 1:
             raise ConfigError(f"top_k: expected an integer >= 1, got {top_k}")

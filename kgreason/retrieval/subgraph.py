@@ -6,8 +6,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from kgreason.errors import ConfigError
-from kgreason.kb.records import Mention
+from kgreason.core.errors import ConfigError
+from kgreason.core.records import Mention
 
 if TYPE_CHECKING:
     from torch_geometric.data import Data

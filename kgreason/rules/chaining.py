@@ -16,7 +16,7 @@ from functools import cached_property
 
 import numpy as np
 
-from kgreason.errors import KGReasonError
+from kgreason.core.errors import KGReasonError
 from kgreason.rules.language import Atom, Rule, RuleSet, Variable
 
 FactAtom = tuple[str, tuple[Hashable, ...]]

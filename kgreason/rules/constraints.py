@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from kgreason.errors import ConfigError
+from kgreason.core.errors import ConfigError
 from kgreason.rules.chaining import FactAtom, forward_chain
 from kgreason.rules.language import RuleSet
 

@@ -28,7 +28,7 @@ GENDERS = ("male", "female")
 
 def kinship_rules_path() -> Path:
     """The shipped ``knowledge/rules/kinship.rules`` (package data)."""
-    from kgreason.resources import knowledge_path
+    from kgreason.core.resources import knowledge_path
 
     return knowledge_path("rules", "kinship.rules")
 

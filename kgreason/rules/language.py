@@ -21,7 +21,7 @@ import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kgreason.errors import LocatedError
+from kgreason.core.errors import LocatedError
 
 
 class RuleSyntaxError(LocatedError):

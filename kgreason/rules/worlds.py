@@ -10,7 +10,7 @@ from collections.abc import Hashable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from kgreason.data.example import Example
+    from kgreason.core.example import Example
     from kgreason.rules.language import RuleSet
 
 #: One world: its atoms ``(predicate, args)`` and the queried ``(head, tail)``.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from kgreason.config import KBConfig, RetrievalConfig, setting
+from kgreason.core.config import KBConfig, RetrievalConfig, setting
 from kgreason.models.config import ModelConfig
 from kgreason.training.config import TrainerConfig
 

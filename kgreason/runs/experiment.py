@@ -20,10 +20,10 @@ from typing import Any
 
 import yaml
 
-from kgreason.atomic import atomic_write_text
-from kgreason.config import build_config, config_to_dict, read_yaml_mapping
-from kgreason.errors import ConfigError
-from kgreason.registry import did_you_mean
+from kgreason.core.atomic import atomic_write_text
+from kgreason.core.config import build_config, config_to_dict, read_yaml_mapping
+from kgreason.core.errors import ConfigError
+from kgreason.core.registry import did_you_mean
 from kgreason.runs.config import ExperimentConfig
 from kgreason.runs.provenance import file_checksums, git_revision, machine_info, package_versions
 
@@ -189,11 +189,11 @@ def prepare(config: ExperimentConfig, *, model: Any = None) -> PreparedExperimen
     whose examples carry their own facts (a story graph, as in CLUTRR) needs no knowledge base: the graph
     variants read each example's facts.
     """
+    from kgreason.core.batch import Collator
     from kgreason.data.readers import read_dataset
     from kgreason.data.splits import subsample
     from kgreason.models.fused import KGReasonModel
     from kgreason.tasks.registry import build_task
-    from kgreason.training.batch import Collator
 
     splits = read_dataset(config.data.dataset, data_dir=config.data.data_dir, **config.data.options)
     task = build_task(config.task, labels=splits.labels)

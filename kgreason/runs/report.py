@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from kgreason.atomic import atomic_write_text
+from kgreason.core.atomic import atomic_write_text
 from kgreason.runs.experiment import ExperimentSummary
 
 

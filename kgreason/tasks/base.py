@@ -1,6 +1,6 @@
 """The task contract: how examples become model inputs, and how predictions are scored.
 
-A task turns an :class:`~kgreason.data.example.Example` into an :class:`EncodedExample` (token ids, label ids,
+A task turns an :class:`~kgreason.core.example.Example` into an :class:`EncodedExample` (token ids, label ids,
 optionally the example's subgraph), decodes a batch of logits into predictions, and scores predictions against
 the examples. The trainer, the models and the benchmarks only talk to tasks through this interface.
 """
@@ -13,62 +13,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from kgreason.errors import KGReasonError
+from kgreason.core.batch import EncodedExample
+from kgreason.core.errors import KGReasonError
 
 if TYPE_CHECKING:
     from torch import Tensor
-    from torch_geometric.data import Data
 
-    from kgreason.data.example import Example
-    from kgreason.training.batch import Batch
+    from kgreason.core.batch import Batch
+    from kgreason.core.example import Example
 
 logger = logging.getLogger(__name__)
-
-#: Label id of positions that carry no label (sub-word continuations, padding, special tokens).
-IGNORE_INDEX = -100
 
 
 class LabelError(KGReasonError, ValueError):
     """A label outside the task's label set."""
-
-
-@dataclass
-class EncodedExample:
-    """One example as model input.
-
-    Attributes:
-        input_ids: token ids, ``[T]``; for multiple choice one list per choice, ``[C][T_c]``.
-        token_type_ids: segment ids shaped like ``input_ids`` (``None`` when the tokenizer has none).
-        labels: a label id (sequence / relation), one id per token with :data:`IGNORE_INDEX` where no label
-            applies (token classification), or the right choice index (multiple choice); ``None`` unlabelled.
-        marker_positions: token positions of the head and tail entity markers (relation classification).
-        word_ids: word index of each token, ``None`` for special tokens (token classification).
-        graph: the example's subgraph (``edge_index``, ``edge_type``, ``n_id``, ``seed_mask``) for graph variants.
-        label_masks: ``(entailed, forbidden)``, one flag per label: what the rules entail / contradict for this
-            example (the soft rule-constraint loss reads them); ``None`` without rules.
-        features: tabular features of the example (``ModelConfig.num_features`` of them), or ``None``.
-        index: position of the example in its dataset (predictions are returned in this order).
-        truncated: whether the text was cut to the model's length limit.
-    """
-
-    input_ids: list[int] | list[list[int]]
-    token_type_ids: list[int] | list[list[int]] | None = None
-    labels: int | list[int] | None = None
-    marker_positions: tuple[int, int] | None = None
-    word_ids: list[int | None] | None = None
-    graph: Data | None = None
-    label_masks: tuple[list[bool], list[bool]] | None = None
-    features: list[float] | None = None
-    index: int = 0
-    truncated: bool = False
-
-    @property
-    def length(self) -> int:
-        """Longest token sequence of the example (what padding and length bucketing look at)."""
-        ids = self.input_ids
-        if ids and isinstance(ids[0], list):
-            return max(len(choice) for choice in ids)
-        return len(ids)
 
 
 @dataclass

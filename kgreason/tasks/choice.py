@@ -11,7 +11,8 @@ import operator
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from kgreason.tasks.base import EncodedExample, LabelError, Task, TaskMetrics
+from kgreason.core.batch import EncodedExample
+from kgreason.tasks.base import LabelError, Task, TaskMetrics
 from kgreason.tasks.sequence import (
     ExampleError,
     check_max_length,
@@ -24,8 +25,8 @@ from kgreason.tasks.sequence import (
 if TYPE_CHECKING:
     from torch import Tensor
 
-    from kgreason.data.example import Example
-    from kgreason.training.batch import Batch
+    from kgreason.core.batch import Batch
+    from kgreason.core.example import Example
 
 
 class MultipleChoiceTask(Task):

@@ -12,8 +12,8 @@ import inspect
 from collections.abc import Sequence
 from typing import Any
 
-from kgreason.errors import ConfigError
-from kgreason.registry import Registry, did_you_mean
+from kgreason.core.errors import ConfigError
+from kgreason.core.registry import Registry, did_you_mean
 from kgreason.tasks.base import Task
 
 #: Registered task classes (built-ins plus the ``kgreason.tasks`` entry points).

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kgreason.tasks.base import EncodedExample, TaskMetrics
+from kgreason.core.batch import EncodedExample
+from kgreason.tasks.base import TaskMetrics
 from kgreason.tasks.sequence import (
     ExampleError,
     SequenceClassificationTask,
@@ -29,7 +30,7 @@ from kgreason.tasks.sequence import (
 )
 
 if TYPE_CHECKING:
-    from kgreason.data.example import Example
+    from kgreason.core.example import Example
 
 HEAD_MARKER, HEAD_TYPE_MARKER = "@", "*"
 TAIL_MARKER, TAIL_TYPE_MARKER = "#", "^"

@@ -9,14 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from kgreason.errors import KGReasonError
-from kgreason.tasks.base import EncodedExample, LabelError, Task, TaskMetrics
+from kgreason.core.batch import EncodedExample
+from kgreason.core.errors import KGReasonError
+from kgreason.tasks.base import LabelError, Task, TaskMetrics
 
 if TYPE_CHECKING:
     from torch import Tensor
 
-    from kgreason.data.example import Example
-    from kgreason.training.batch import Batch
+    from kgreason.core.batch import Batch
+    from kgreason.core.example import Example
 
 
 class ExampleError(KGReasonError, ValueError):

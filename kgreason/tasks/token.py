@@ -12,14 +12,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kgreason.tasks.base import IGNORE_INDEX, EncodedExample, LabelError, Task, TaskMetrics
+from kgreason.core.batch import IGNORE_INDEX, EncodedExample
+from kgreason.tasks.base import LabelError, Task, TaskMetrics
 from kgreason.tasks.sequence import ExampleError, check_max_length, describe, gold_labels
 
 if TYPE_CHECKING:
     from torch import Tensor
 
-    from kgreason.data.example import Example
-    from kgreason.training.batch import Batch
+    from kgreason.core.batch import Batch
+    from kgreason.core.example import Example
 
 #: The tag of a word outside every entity, and of words cut off by truncation.
 OUTSIDE = "O"

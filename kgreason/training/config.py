@@ -4,25 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kgreason.config import SEED_MAX, check_device_name, setting
-from kgreason.models.peft import PEFT_METHODS
+from kgreason.core.config import SEED_MAX, check_device_name, setting
+from kgreason.models.peft import PeftConfig
 from kgreason.training.precision import PRECISIONS
-
-
-@dataclass
-class PeftConfig:
-    """Parameter-efficient fine-tuning of the text encoder through the ``peft`` library.
-
-    ``method``: ``none`` (full fine-tuning), ``lora``, ``adalora`` or ``prefix``. ``target_modules`` defaults to the
-    attention projections of BERT-family models (``query``, ``value``).
-    """
-
-    method: str = setting("none", choices=PEFT_METHODS)
-    r: int = setting(8, ge=1)
-    alpha: int = setting(16, ge=1)
-    dropout: float = setting(0.1, ge=0, le=1)
-    target_modules: list[str] = field(default_factory=lambda: ["query", "value"])
-    num_virtual_tokens: int = setting(20, ge=1)
 
 
 @dataclass

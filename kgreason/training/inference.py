@@ -28,7 +28,7 @@ def predict_logits(
     """
     from tqdm.auto import tqdm
 
-    from kgreason.device import resolve_device
+    from kgreason.core.device import resolve_device
     from kgreason.training.precision import resolve_precision
     from kgreason.training.sampler import sorted_batches
 

@@ -6,7 +6,7 @@ import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from kgreason.errors import ConfigError
+from kgreason.core.errors import ConfigError
 
 if TYPE_CHECKING:
     import torch

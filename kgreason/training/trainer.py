@@ -8,7 +8,7 @@ Run folder::
     <out>/checkpoints/last/      the resumable checkpoint (see :mod:`kgreason.training.checkpoint`)
     <out>/tensorboard/           event files (loss, learning rate, throughput, dev metrics)
 
-A model is an ``nn.Module`` whose ``forward(batch)`` returns a :class:`~kgreason.models.output.ModelOutput` with
+A model is an ``nn.Module`` whose ``forward(batch)`` returns a :class:`~kgreason.core.output.ModelOutput` with
 ``loss`` (mean over the batch) when the batch has labels. Parameters of its ``encoder`` attribute (the
 transformer) train at ``learning_rate``, the others at ``head_learning_rate``; biases and normalisation weights
 get no weight decay.
@@ -38,15 +38,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kgreason.errors import ConfigError, KGReasonError
+from kgreason.core.errors import ConfigError, KGReasonError
 from kgreason.training.records import EvalRecord, EvalResult, TrainResult
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from kgreason.core.batch import Collator
     from kgreason.tasks.base import EncodedDataset, Task
-    from kgreason.training.batch import Collator
     from kgreason.training.config import TrainerConfig
 
 logger = logging.getLogger(__name__)
@@ -234,7 +234,7 @@ class Trainer:
     ) -> None:
         import torch
 
-        from kgreason.device import resolve_device
+        from kgreason.core.device import resolve_device
         from kgreason.training.distributed import init_distributed
         from kgreason.training.precision import resolve_precision
 
@@ -296,7 +296,8 @@ class Trainer:
         from torch.utils.data import DataLoader
         from tqdm.auto import tqdm
 
-        from kgreason.training.checkpoint import remove_stale_temporaries, resolve_checkpoint
+        from kgreason.core.atomic import remove_stale_temporaries
+        from kgreason.training.checkpoint import resolve_checkpoint
         from kgreason.training.distributed import all_reduce_sum, barrier, wrap_model
         from kgreason.training.seed import seed_everything
 

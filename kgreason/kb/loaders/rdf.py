@@ -20,7 +20,7 @@ Reading (:func:`load_rdf`, :func:`read_rdf`):
   object is an ordinary tail entity;
 * named graphs (N-Quads, TriG, JSON-LD) are merged into one graph; :class:`RDFLoadReport` counts them;
 * duplicate statements are dropped and counted, self-loops kept, entities without a label allowed;
-* bad input raises :class:`~kgreason.errors.KBFormatError` naming the file, the 1-based line (and column when
+* bad input raises :class:`~kgreason.core.errors.KBFormatError` naming the file, the 1-based line (and column when
   the parser knows it) and what was expected; nothing half-loaded is returned;
 * reading never reaches the network or other documents: a JSON-LD ``@context`` (or ``@import``) that names
   another document is refused, RDF/XML is parsed by a defusedxml parser that refuses external entities and
@@ -49,8 +49,8 @@ from urllib.parse import quote
 
 import numpy as np
 
-from kgreason.atomic import atomic_output
-from kgreason.errors import KBFormatError
+from kgreason.core.atomic import atomic_output
+from kgreason.core.errors import KBFormatError
 from kgreason.kb.sources import require_regular_file
 from kgreason.kb.store import TripleStore, TripleStoreBuilder
 

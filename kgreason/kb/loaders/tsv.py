@@ -12,7 +12,7 @@ Reading rules (shared by :func:`load_tsv` and the benchmark split folders):
 * duplicates are dropped and counted per split by :class:`~kgreason.kb.store.TripleStoreBuilder`.
 
 Plain TSV is parsed a block of lines at a time with ``str.split`` and dict interning (FB15k-237's 272k-line
-``train.txt.gz`` loads in well under a second); bad input raises :class:`~kgreason.errors.KBFormatError` with
+``train.txt.gz`` loads in well under a second); bad input raises :class:`~kgreason.core.errors.KBFormatError` with
 the file, the line and what was expected, and nothing is returned half-loaded.
 """
 
@@ -28,8 +28,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from kgreason.atomic import atomic_text_output
-from kgreason.errors import KBFormatError
+from kgreason.core.atomic import atomic_text_output
+from kgreason.core.errors import KBFormatError
 from kgreason.kb.sources import require_regular_file
 from kgreason.kb.store import TripleStore, TripleStoreBuilder
 

@@ -10,8 +10,8 @@ from typing import Annotated
 
 import typer
 
-from kgreason.config import parse_seeds
-from kgreason.errors import KGReasonError, exit_with_error
+from kgreason.core.config import parse_seeds
+from kgreason.core.errors import KGReasonError, exit_with_error
 
 #: Reports of a suite run go under the working folder's runs/, never over committed files or into the package.
 REPORTS_DIR = Path("runs") / "reports"

@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 
 import yaml
 
-from kgreason.errors import ConfigError
-from kgreason.registry import did_you_mean
+from kgreason.core.errors import ConfigError
+from kgreason.core.registry import did_you_mean
 
 C = TypeVar("C")
 
@@ -373,7 +373,7 @@ def load_config(schema: type[C], path: str | Path | None = None, overrides: Sequ
     """Read ``path`` (YAML) if given, apply dotted ``overrides``, and build ``schema``.
 
     A relative path in a field declared with ``setting(path=True)`` resolves against the folder of ``path``
-    first, then (as :func:`kgreason.paths.resolve_data_path` does) the working folder and the data folder; a
+    first, then (as :func:`kgreason.core.paths.resolve_data_path` does) the working folder and the data folder; a
     path given by an override resolves against the working folder, then the data folder. A path that must
     exist and is found nowhere is a :class:`ConfigError` naming every place looked.
     """
@@ -429,7 +429,7 @@ def _find_path(value: str, base: Path | None) -> tuple[str | None, list[str]]:
     Returns the path to use (absolute when found beside the config or in the data folder, as given when found
     in the working folder) or ``None``, and the places looked.
     """
-    from kgreason.paths import data_dir, resolve_data_path
+    from kgreason.core.paths import data_dir, resolve_data_path
 
     try:
         given = Path(value).expanduser()

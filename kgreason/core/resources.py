@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
-from kgreason.errors import KGReasonError
+from kgreason.core.errors import KGReasonError
 
 KNOWLEDGE_PACKAGE = "kgreason.knowledge"
 SUITES_PACKAGE = "kgreason.suites"

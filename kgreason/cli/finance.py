@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kgreason.config import parse_seeds
-from kgreason.errors import KGReasonError, exit_with_error
+from kgreason.core.config import parse_seeds
+from kgreason.core.errors import KGReasonError, exit_with_error
 
 if TYPE_CHECKING:
     from kgreason.finance.graph import CompanyGraph
@@ -93,7 +93,7 @@ def train(
     data_dir: DataDirOption = None,
 ) -> None:
     """Train a risk model per seed (dev-selected, calibrated on dev, tested once) and print its metrics."""
-    from kgreason.config import load_config
+    from kgreason.core.config import load_config
     from kgreason.finance.config import RiskConfig, check_risk_seeds
     from kgreason.finance.training import train_risk_model
 
@@ -118,7 +118,7 @@ def train(
 
 def _read_ids(path: Path) -> tuple[list[str], dict[str, dict[str, float]]]:
     """Company ids of a companies.csv (column ``company_id``) and numeric feature values given beside them."""
-    from kgreason.errors import LocatedError
+    from kgreason.core.errors import LocatedError
 
     try:
         handle = path.open(newline="", encoding="utf-8")
@@ -179,7 +179,7 @@ def score(
     """Score companies: raw score, calibrated probability, top reasons and model version per row."""
     import numpy as np
 
-    from kgreason.atomic import atomic_text_output
+    from kgreason.core.atomic import atomic_text_output
     from kgreason.finance.scoring import RiskScorer
 
     _set_data_dir(data_dir)
@@ -344,6 +344,7 @@ def check(
     Labelled companies without any split get the seeded stratified split ``train`` would make (a note on
     stderr says so); feature columns that copy the label get a leakage warning on stderr.
     """
+    from kgreason.core.resources import find_packaged
     from kgreason.finance.checks import (
         default_split,
         labels_source,
@@ -351,7 +352,6 @@ def check(
         missing_splits,
         split_counts,
     )
-    from kgreason.resources import find_packaged
 
     _set_data_dir(data_dir)
     path = find_packaged(path, folder=("finance",), suffix=".ttl")

@@ -12,6 +12,7 @@ import gzip
 import io
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -122,3 +123,67 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def backup_of(path: Path) -> Path:
+    """Where :func:`atomic_directory` moves the previous ``path`` aside during the swap."""
+    return path.parent / f".{path.name}.previous"
+
+
+def _new_dir_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o777 & ~mask
+
+
+def _finish_files(root: Path) -> None:
+    """Give every file the usual mode (some writers make 0600 files) and flush it to disk."""
+    mode = new_file_mode()
+    for file in root.rglob("*"):
+        if file.is_file():
+            os.chmod(file, mode)
+            fd = os.open(file, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | Path) -> Iterator[Path]:
+    """A temporary folder beside ``path`` that replaces ``path`` (a folder) when the block succeeds.
+
+    ``os.replace`` cannot replace a non-empty folder, so the old one is first moved aside to
+    ``.<name>.previous`` (also atomic) and deleted after the swap; :func:`kgreason.training.checkpoint.resolve_checkpoint` falls back to it if
+    a crash struck between the two moves.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        _finish_files(tmp)
+        os.chmod(tmp, _new_dir_mode())  # mkdtemp makes 0700 folders
+        backup = backup_of(path)
+        if path.exists():
+            if backup.exists():  # stale: ``path`` is complete
+                shutil.rmtree(backup)
+            os.replace(path, backup)
+        os.replace(
+            tmp, path
+        )  # from here on ``path`` is the new folder; before, ``path`` or ``backup`` is whole
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(backup_of(path), ignore_errors=True)
+
+
+def remove_stale_temporaries(path: str | Path) -> int:
+    """Delete temporary folders that a killed writer of ``path`` left beside it; returns how many."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return 0
+    stale = [p for p in path.parent.glob(f".{path.name}.*.tmp") if p.is_dir()]
+    for folder in stale:
+        shutil.rmtree(folder, ignore_errors=True)
+    return len(stale)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kgreason.kb.records import Mention
+from kgreason.core.records import Mention
 
 if TYPE_CHECKING:
     from torch_geometric.data import Data

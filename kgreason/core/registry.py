@@ -16,7 +16,7 @@ from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any, Generic, TypeVar
 
-from kgreason.errors import RegistryError
+from kgreason.core.errors import RegistryError
 
 T = TypeVar("T")
 

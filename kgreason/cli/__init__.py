@@ -13,12 +13,12 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from kgreason.bench.cli import bench_app
-from kgreason.config import parse_seeds
-from kgreason.errors import KGReasonError, exit_with_error
-from kgreason.finance.cli import finance_app
-from kgreason.kge.cli import kge_app
-from kgreason.rules.cli import rules_app
+from kgreason.cli.bench import bench_app
+from kgreason.cli.finance import finance_app
+from kgreason.cli.kge import kge_app
+from kgreason.cli.rules import rules_app
+from kgreason.core.config import parse_seeds
+from kgreason.core.errors import KGReasonError, exit_with_error
 
 DEBUG_ENV = "KGREASON_DEBUG"
 
@@ -284,7 +284,7 @@ def retrieve(
     data_dir: DataDirOption = None,
 ) -> None:
     """Retrieve knowledge for a text: the k-hop subgraph around linked entities and the top-k facts (faiss)."""
-    from kgreason.config import RetrieveConfig, load_config
+    from kgreason.core.config import RetrieveConfig, load_config
 
     _set_data_dir(data_dir)
     sets = list(overrides or [])
@@ -314,7 +314,7 @@ def retrieve(
 
 def _with_option_names(load, options: dict[str, str], *args: Any) -> Any:
     """``load(*args)``; a :class:`ConfigError` about a key that a command-line option set names the option too."""
-    from kgreason.errors import ConfigError
+    from kgreason.core.errors import ConfigError
 
     try:
         return load(*args)
@@ -422,7 +422,7 @@ def train(
     data_dir: DataDirOption = None,
 ) -> None:
     """Train a model (dev-selected, test evaluated once) and write a documented run folder per seed."""
-    from kgreason.config import load_config
+    from kgreason.core.config import load_config
     from kgreason.runs.config import ExperimentConfig
     from kgreason.runs.experiment import run_experiment, summarize
     from kgreason.runs.report import write_summary
@@ -485,7 +485,3 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
-
-
-if __name__ == "__main__":
-    main()

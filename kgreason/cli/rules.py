@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from kgreason.errors import KBFormatError, KGReasonError, exit_with_error
-from kgreason.resources import find_packaged
+from kgreason.core.errors import KBFormatError, KGReasonError, exit_with_error
+from kgreason.core.resources import find_packaged
 
 rules_app = typer.Typer(
     help="Rule files (typed Horn clauses with denials): check them, and derive new triples from a KB.",
@@ -89,7 +89,7 @@ def derive(
     ] = False,
 ) -> None:
     """Materialise the triples the rules derive from a KB (only the new ones) and report denials that fire."""
-    from kgreason.atomic import atomic_text_output
+    from kgreason.core.atomic import atomic_text_output
     from kgreason.rules.chaining import materialize
     from kgreason.rules.language import load_rules
 

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from kgreason.errors import KGReasonError, exit_with_error
+from kgreason.core.errors import KGReasonError, exit_with_error
 
 kge_app = typer.Typer(
     help="Knowledge-graph embeddings (TransE, DistMult, ComplEx, RotatE): train, and evaluate with filtered "
@@ -150,7 +150,7 @@ def train(
 ) -> None:
     """Train KG embeddings on the KB's train split (valid for model selection, test once at the end) and save
     them with the KB's entity and relation keys."""
-    from kgreason.config import build_config
+    from kgreason.core.config import build_config
     from kgreason.kge.embeddings import save_kge
     from kgreason.kge.train import KGEConfig, default_config, train_kge
 
@@ -238,7 +238,7 @@ def evaluate(
 ) -> None:
     """Filtered link prediction of saved embeddings on a KB split: MRR, mean rank, Hits@1/3/10 for head, tail
     and both directions (realistic ranks). Entities and relations are matched to the KB by key."""
-    from kgreason.device import resolve_device
+    from kgreason.core.device import resolve_device
     from kgreason.kge.embeddings import load_kge
     from kgreason.kge.evaluate import evaluate_link_prediction
 

@@ -1,4 +1,4 @@
-"""A padded mini-batch, and the collator that builds it with dynamic padding."""
+"""One encoded example, a padded mini-batch of them, and the collator that builds it with dynamic padding."""
 
 from __future__ import annotations
 
@@ -8,11 +8,53 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from kgreason.tasks.base import IGNORE_INDEX, EncodedExample
-
 if TYPE_CHECKING:
     from torch import Tensor
     from torch_geometric.data import Batch as GraphBatch
+    from torch_geometric.data import Data
+
+
+#: Label id of positions that carry no label (sub-word continuations, padding, special tokens).
+IGNORE_INDEX = -100
+
+
+@dataclass
+class EncodedExample:
+    """One example as model input.
+
+    Attributes:
+        input_ids: token ids, ``[T]``; for multiple choice one list per choice, ``[C][T_c]``.
+        token_type_ids: segment ids shaped like ``input_ids`` (``None`` when the tokenizer has none).
+        labels: a label id (sequence / relation), one id per token with :data:`IGNORE_INDEX` where no label
+            applies (token classification), or the right choice index (multiple choice); ``None`` unlabelled.
+        marker_positions: token positions of the head and tail entity markers (relation classification).
+        word_ids: word index of each token, ``None`` for special tokens (token classification).
+        graph: the example's subgraph (``edge_index``, ``edge_type``, ``n_id``, ``seed_mask``) for graph variants.
+        label_masks: ``(entailed, forbidden)``, one flag per label: what the rules entail / contradict for this
+            example (the soft rule-constraint loss reads them); ``None`` without rules.
+        features: tabular features of the example (``ModelConfig.num_features`` of them), or ``None``.
+        index: position of the example in its dataset (predictions are returned in this order).
+        truncated: whether the text was cut to the model's length limit.
+    """
+
+    input_ids: list[int] | list[list[int]]
+    token_type_ids: list[int] | list[list[int]] | None = None
+    labels: int | list[int] | None = None
+    marker_positions: tuple[int, int] | None = None
+    word_ids: list[int | None] | None = None
+    graph: Data | None = None
+    label_masks: tuple[list[bool], list[bool]] | None = None
+    features: list[float] | None = None
+    index: int = 0
+    truncated: bool = False
+
+    @property
+    def length(self) -> int:
+        """Longest token sequence of the example (what padding and length bucketing look at)."""
+        ids = self.input_ids
+        if ids and isinstance(ids[0], list):
+            return max(len(choice) for choice in ids)
+        return len(ids)
 
 
 @dataclass
