@@ -61,7 +61,7 @@ def load_company_rdf(
     import rdflib
     from rdflib.namespace import RDF, RDFS
 
-    from kgreason.kb.loaders.rdf import _rdflib_error, rdf_format
+    from kgreason.kb.loaders.rdf import rdf_format, rdflib_error
 
     path = Path(path)
     ontology = ontology or load_ontology()
@@ -72,7 +72,7 @@ def load_company_rdf(
     try:
         graph.parse(path, format=fmt)
     except Exception as err:  # rdflib's parsers raise many types; map them to file:line errors
-        located = _rdflib_error(err, path=path, fmt=fmt, data=path.read_bytes(), line=None)
+        located = rdflib_error(err, path=path, fmt=fmt, data=path.read_bytes(), line=None)
         raise FinanceDataError(
             located.detail, path=path, line=located.line, column=located.column, expected=located.expected
         ) from err

@@ -416,7 +416,7 @@ def _oxigraph_error(err: SyntaxError, *, path: Path, fmt: str) -> KBFormatError:
     return KBFormatError(message, path=path, line=line, column=column, expected=f"valid {FORMAT_TITLES[fmt]}")
 
 
-def _rdflib_error(err: Exception, *, path: Path, fmt: str, data: bytes, line: int | None) -> KBFormatError:
+def rdflib_error(err: Exception, *, path: Path, fmt: str, data: bytes, line: int | None) -> KBFormatError:
     """Map rdflib's parser errors (BadSyntax, ParserError, SAX and JSON errors) to :class:`KBFormatError`."""
     import json
     import xml.sax
@@ -649,7 +649,7 @@ def _read_with_rdflib(path: Path, *, fmt: str, ingest: _Ingest, progress: bool) 
         raise
     except Exception as err:
         line = parser.lineno if parser is not None else None
-        raise _rdflib_error(err, path=path, fmt=fmt, data=data, line=line) from None
+        raise rdflib_error(err, path=path, fmt=fmt, data=data, line=line) from None
     finally:
         if bar is not None:
             bar.close()
