@@ -16,10 +16,11 @@ from typer.testing import CliRunner
 
 from kgreason.cli import app
 from kgreason.core.config import load_config
+from kgreason.core.digest import sha256_file, source_fingerprint
 from kgreason.core.errors import ConfigError
 from kgreason.runs.config import ExperimentConfig
 from kgreason.runs.experiment import RunResult, summarize
-from kgreason.runs.provenance import file_checksums, package_versions, sha256_file
+from kgreason.runs.provenance import file_checksums, package_versions, stale_inputs
 from kgreason.runs.report import summary_markdown
 
 runner = CliRunner()
@@ -135,6 +136,30 @@ def test_a_finished_run_is_reused_and_a_changed_config_is_refused(tmp_path, tiny
     assert metrics.stat().st_mtime_ns == stamp  # nothing retrained or rewritten
     changed = runner.invoke(app, [*args, "--set", "trainer.learning_rate=0.01"])
     assert changed.exit_code == 2 and "different config" in changed.output
+
+
+def test_a_finished_run_of_changed_code_or_data_is_trained_again(tmp_path, tiny_encoder, shared_data):
+    """Reuse compares the code fingerprint and the data checksums in run.json, not only the config."""
+    config = _config(tmp_path, tiny_encoder)
+    args = ["train", str(config), "--data-dir", str(shared_data), "--set", "data.max_train=16"]
+    assert runner.invoke(app, args).exit_code == 0
+    run = tmp_path / "runs" / "tiny-phrasebank" / "seed13"
+    record = json.loads((run / "run.json").read_text())
+    assert record["fingerprint"]["code"] == source_fingerprint() and record["data"]["checksums"]
+    metrics = run / "metrics.json"
+    for changed in (
+        {**record, "fingerprint": {"code": "0" * 64}},  # a reader or model changed since
+        {
+            **record,
+            "data": {**record["data"], "checksums": dict.fromkeys(record["data"]["checksums"], "0" * 64)},
+        },
+        {k: v for k, v in record.items() if k != "fingerprint"},  # written before fingerprints
+    ):
+        (run / "run.json").write_text(json.dumps(changed))
+        stamp = metrics.stat().st_mtime_ns
+        assert runner.invoke(app, args).exit_code == 0
+        assert metrics.stat().st_mtime_ns != stamp  # trained again, not reused
+    assert stale_inputs(json.loads((run / "run.json").read_text()), code=source_fingerprint()) is None
 
 
 @pytest.fixture

@@ -22,10 +22,17 @@ import yaml
 
 from kgreason.core.atomic import atomic_write_text
 from kgreason.core.config import build_config, config_to_dict, read_yaml_mapping
+from kgreason.core.digest import source_fingerprint
 from kgreason.core.errors import ConfigError
 from kgreason.core.registry import did_you_mean
 from kgreason.runs.config import ExperimentConfig
-from kgreason.runs.provenance import file_checksums, git_revision, machine_info, package_versions
+from kgreason.runs.provenance import (
+    file_checksums,
+    git_revision,
+    machine_info,
+    package_versions,
+    stale_inputs,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -339,6 +346,7 @@ def run_experiment(
         "status": "running",
         "packages": package_versions(),
         "git": git_revision(),
+        "fingerprint": {"code": source_fingerprint()},
         "machine": machine_info(),
         "data": {
             "dataset": config.data.dataset,
@@ -402,7 +410,8 @@ def _finished_run(run_dir: Path, config: ExperimentConfig, seed: int) -> RunResu
     )
     if not (metrics_path.is_file() and record_path.is_file() and config_path.is_file()):
         return None
-    if _read_record(record_path, "the run record").get("status") != "finished":
+    record = _read_record(record_path, "the run record")
+    if record.get("status") != "finished":
         return None
     saved = read_yaml_mapping(config_path, what="run config")
     if saved != yaml.safe_load(yaml.safe_dump(config_to_dict(config), sort_keys=False)):
@@ -410,6 +419,10 @@ def _finished_run(run_dir: Path, config: ExperimentConfig, seed: int) -> RunResu
             f"{run_dir} holds a finished run of a different config; pass --no-resume to replace it or choose "
             "another output folder"
         )
+    stale = stale_inputs(record, code=source_fingerprint())
+    if stale is not None:
+        logger.warning("%s: not reusing the finished run because %s; training it again", run_dir, stale)
+        return None
     metrics = _read_record(metrics_path, "the run's metrics")
     try:
         return RunResult(

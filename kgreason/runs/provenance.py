@@ -1,8 +1,8 @@
-"""What a run records beside its numbers: package versions, the code revision, data checksums, the machine."""
+"""What a run records beside its numbers: package versions, the code revision and fingerprint, data checksums,
+the machine."""
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import os
 import platform
@@ -10,6 +10,8 @@ import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from kgreason.core.digest import sha256_file
 
 #: Distributions whose versions change results.
 TRACKED_PACKAGES = (
@@ -39,18 +41,28 @@ def package_versions(names: Iterable[str] = TRACKED_PACKAGES) -> dict[str, str |
     return versions
 
 
-def sha256_file(path: str | os.PathLike[str], *, chunk_size: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def file_checksums(paths: Iterable[str | os.PathLike[str]]) -> dict[str, str]:
     """``{path: sha256}`` for each existing file (folders are skipped)."""
     return {str(p): sha256_file(p) for p in paths if Path(p).is_file()}
+
+
+def stale_inputs(record: dict[str, Any], *, code: str) -> str | None:
+    """Why a finished run's record no longer matches this code and data (``None`` when it still does).
+
+    A record without a code fingerprint (written before fingerprints) counts as stale: its code is unknown.
+    """
+    recorded = (
+        record.get("fingerprint", {}).get("code") if isinstance(record.get("fingerprint"), dict) else None
+    )
+    if recorded is None:
+        return "it records no code fingerprint (an older kgreason wrote it)"
+    if recorded != code:
+        return "kgreason's code changed since it ran"
+    checksums = record.get("data", {}).get("checksums", {}) if isinstance(record.get("data"), dict) else {}
+    for path, digest in checksums.items():
+        if not Path(path).is_file() or sha256_file(path) != digest:
+            return f"its data file {path} changed or is gone"
+    return None
 
 
 def git_revision(folder: str | os.PathLike[str] | None = None) -> str | None:
