@@ -138,6 +138,27 @@ def test_a_finished_run_is_reused_and_a_changed_config_is_refused(tmp_path, tiny
     assert changed.exit_code == 2 and "different config" in changed.output
 
 
+def test_a_run_reports_per_class_scores_a_confusion_matrix_and_predictions(
+    tmp_path, tiny_encoder, shared_data
+):
+    config = _config(tmp_path, tiny_encoder)
+    args = ["train", str(config), "--data-dir", str(shared_data), "--set", "data.max_train=16"]
+    assert runner.invoke(app, args).exit_code == 0
+    run = tmp_path / "runs" / "tiny-phrasebank" / "seed13"
+    metrics = json.loads((run / "metrics.json").read_text())
+    details = metrics["test_details"]
+    labels = details["labels"]
+    assert sorted(details["per_class"]) == sorted(labels) and len(labels) == 3
+    matrix = details["confusion_matrix"]
+    assert len(matrix) == len(labels) and all(len(row) == len(labels) for row in matrix)
+    rows = [json.loads(line) for line in (run / "predictions-test.jsonl").read_text().splitlines()]
+    assert sum(map(sum, matrix)) == len(rows) == details["count"]
+    assert {r["gold"] for r in rows} <= set(labels) and {r["predicted"] for r in rows} <= set(labels)
+    correct = sum(r["gold"] == r["predicted"] for r in rows)
+    assert correct == sum(matrix[i][i] for i in range(len(labels)))
+    assert abs(correct / len(rows) - metrics["test"]["accuracy"]) < 1e-9
+
+
 def test_a_finished_run_of_changed_code_or_data_is_trained_again(tmp_path, tiny_encoder, shared_data):
     """Reuse compares the code fingerprint and the data checksums in run.json, not only the config."""
     config = _config(tmp_path, tiny_encoder)

@@ -372,14 +372,18 @@ def run_experiment(
     )
     result = trainer.train(resume=resume)
     dev_metrics = dict(result.best_metrics) if result.best_metrics else {}
-    test_metrics = None
+    test_metrics = test_details = None
     if config.evaluate_test and len(prepared.test):
         best = _load_best(run_dir, fallback=prepared.model)
         trainer.model = best
-        test_metrics = dict(trainer.evaluate(prepared.test, desc="test").metrics.values)
+        evaluated = trainer.evaluate(prepared.test, desc="test")
+        test_metrics = dict(evaluated.metrics.values)
+        test_details = _json_safe(evaluated.metrics.extra)
+        _write_predictions(run_dir / PREDICTIONS_NAME, prepared.test.examples, evaluated.predictions)
     metrics = {
         "dev": dev_metrics,
         "test": test_metrics,
+        "test_details": test_details,
         "best_step": result.best_step,
         "train_seconds": result.train_seconds,
         "train_samples_per_s": result.train_samples_per_s,
@@ -397,6 +401,28 @@ def run_experiment(
         train_samples_per_s=result.train_samples_per_s,
         best_step=result.best_step,
     )
+
+
+#: Test predictions of a run, one JSON object per line: index, gold label, predicted label.
+PREDICTIONS_NAME = "predictions-test.jsonl"
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with tuples as lists and numpy scalars as Python numbers (what ``json`` writes faithfully)."""
+    return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
+
+
+def _write_predictions(path: Path, examples: Sequence[Any], predictions: Sequence[Any]) -> None:
+    """One line per test example: where it is, what it should be and what the model said (per-class errors)."""
+    if not _is_main_process():
+        return
+    rows = (
+        json.dumps(
+            _json_safe({"index": i, "uid": example.uid, "gold": example.label, "predicted": predicted})
+        )
+        for i, (example, predicted) in enumerate(zip(examples, predictions, strict=True))
+    )
+    atomic_write_text(path, "".join(f"{row}\n" for row in rows))
 
 
 def _finished_run(run_dir: Path, config: ExperimentConfig, seed: int) -> RunResult | None:
