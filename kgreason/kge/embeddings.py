@@ -10,19 +10,17 @@ Layout (``format: kgreason.kge.v1``)::
 
 Complex models (ComplEx, RotatE entities) store real and imaginary parts concatenated (``re | im``); RotatE
 relations are phases. With reciprocal relations the relation matrix has ``2R`` rows: row ``R + i`` is the
-inverse of relation ``i``. The folder is written to a temporary sibling and renamed into place.
+inverse of relation ``i``. The folder is written with :func:`kgreason.core.atomic.atomic_directory` (a
+temporary sibling renamed into place).
 
 :meth:`KGEEmbeddings.entity_features_for` aligns the rows with any KB **by entity key**, so features follow
-entities even when another loader numbers them differently.
+entities even when another loader numbers them differently; :func:`read_entity_table` reads only the entity
+rows and keys (what node features need) and :func:`align_entity_rows` puts them in a KB's order.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import shutil
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -32,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
+from kgreason.core.atomic import atomic_directory
 from kgreason.core.errors import KGReasonError
 
 if TYPE_CHECKING:
@@ -47,6 +46,10 @@ CONFIG_FILE = "config.json"
 
 class KGEFormatError(KGReasonError, ValueError):
     """A saved-embeddings folder is missing a file or its files disagree."""
+
+
+class KGEMissingFileError(KGEFormatError, FileNotFoundError):
+    """A file of a saved-embeddings folder is missing."""
 
 
 class KGEAlignmentError(KGReasonError, ValueError):
@@ -103,10 +106,7 @@ class KGEEmbeddings:
     # ------------------------------------------------------------------------------------ alignment
     def entity_ids_for(self, kb: KnowledgeBase) -> Tensor:
         """Row of each KB entity ``(kb.num_entities,)``; ``-1`` where the embeddings lack the key."""
-        index = self.entity_index
-        return torch.tensor(
-            [index.get(kb.entity_key(i), -1) for i in range(kb.num_entities)], dtype=torch.long
-        )
+        return _entity_rows(self.entity_index, kb)
 
     def relation_ids_for(self, kb: KnowledgeBase) -> Tensor:
         """Row of each KB relation ``(kb.num_relations,)``; ``-1`` where the embeddings lack the key."""
@@ -117,21 +117,9 @@ class KGEEmbeddings:
 
     def align(self, kb: KnowledgeBase, *, missing: str = "error") -> AlignedFeatures:
         """Entity rows in ``kb``'s id order. ``missing``: ``"error"`` (raise) or ``"zeros"`` (zero rows)."""
-        if missing not in ("error", "zeros"):
-            raise ValueError(f"missing must be 'error' or 'zeros', got {missing!r}")
-        rows = self.entity_ids_for(kb)  # (N,)
-        absent = (rows < 0).nonzero().flatten()  # (m,)
-        keys = tuple(kb.entity_key(int(i)) for i in absent[:10])
-        if absent.numel() and missing == "error":
-            raise KGEAlignmentError(
-                f"{absent.numel()} of {kb.num_entities} entities of KB {kb.name!r} have no embedding in "
-                f"{self.path or 'these embeddings'} (first: {', '.join(keys)}); train on this KB or pass "
-                "missing='zeros'"
-            )
-        features = torch.zeros(kb.num_entities, self.feature_dim, dtype=self.entity.dtype)  # (N, De)
-        present = rows >= 0
-        features[present] = self.entity[rows[present]]
-        return AlignedFeatures(features=features, missing=int(absent.numel()), missing_keys=keys)
+        return align_entity_rows(
+            self.entity, self.entity_index, kb, missing=missing, where=self.path or "these embeddings"
+        )
 
     def entity_features_for(self, kb: KnowledgeBase, *, missing: str = "error") -> Tensor:
         """Entity features ``(kb.num_entities, De)`` aligned by key (node features of the fused model).
@@ -178,6 +166,39 @@ class KGEEmbeddings:
         return model.eval()
 
 
+def _entity_rows(index: dict[str, int], kb: KnowledgeBase) -> Tensor:
+    """Row of each KB entity ``(kb.num_entities,)`` in a table keyed by ``index``; ``-1`` where a key is absent."""
+    return torch.tensor([index.get(kb.entity_key(i), -1) for i in range(kb.num_entities)], dtype=torch.long)
+
+
+def align_entity_rows(
+    entity: Tensor,
+    index: dict[str, int],
+    kb: KnowledgeBase,
+    *,
+    missing: str = "error",
+    where: object = "these embeddings",
+) -> AlignedFeatures:
+    """Rows of ``entity`` (E', De) in ``kb``'s id order, matched by key (``index``: key -> row).
+
+    ``missing``: ``"error"`` (raise :class:`KGEAlignmentError`) or ``"zeros"`` (zero rows for absent keys).
+    """
+    if missing not in ("error", "zeros"):
+        raise ValueError(f"missing must be 'error' or 'zeros', got {missing!r}")
+    rows = _entity_rows(index, kb)  # (N,)
+    absent = (rows < 0).nonzero().flatten()  # (m,)
+    keys = tuple(kb.entity_key(int(i)) for i in absent[:10])
+    if absent.numel() and missing == "error":
+        raise KGEAlignmentError(
+            f"{absent.numel()} of {kb.num_entities} entities of KB {kb.name!r} have no embedding in "
+            f"{where} (first: {', '.join(keys)}); train on this KB or pass missing='zeros'"
+        )
+    features = torch.zeros(kb.num_entities, int(entity.shape[1]), dtype=entity.dtype)  # (N, De)
+    present = rows >= 0
+    features[present] = entity[rows[present]]
+    return AlignedFeatures(features=features, missing=int(absent.numel()), missing_keys=keys)
+
+
 def _layouts(model: KGEModel) -> tuple[str, str]:
     entity = "complex (real | imaginary concatenated)" if model.is_complex else "real"
     if model.name == "rotate":
@@ -187,13 +208,6 @@ def _layouts(model: KGEModel) -> tuple[str, str]:
     else:
         relation = "real"
     return entity, relation
-
-
-def _new_dir_mode() -> int:
-    """The mode a plain ``mkdir`` would give under the current umask (``mkdtemp`` makes 0700 folders)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o777 & ~mask
 
 
 def _check_keys(keys: list[str], what: str) -> None:
@@ -257,9 +271,7 @@ def save_kge(
         "metrics": metrics or {},
         "versions": {"kgreason": getattr(kgreason, "__version__", None), "torch": torch.__version__},
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
+    with atomic_directory(path) as tmp:
         save_file(
             {"entity": entity.float().cpu().contiguous(), "relation": relation.float().cpu().contiguous()},
             str(tmp / TENSORS_FILE),
@@ -268,24 +280,12 @@ def save_kge(
         (tmp / ENTITIES_FILE).write_text("\n".join(entity_keys) + "\n", encoding="utf-8")
         (tmp / RELATIONS_FILE).write_text("\n".join(relation_keys) + "\n", encoding="utf-8")
         (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        os.chmod(tmp, _new_dir_mode())
-        old = None
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
-            os.replace(path, old / path.name)
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(tmp)
-        raise
     return path
 
 
 def _read_keys(path: Path, expected: int, what: str) -> list[str]:
     if not path.is_file():
-        raise KGEFormatError(f"{path}: missing (expected {expected} {what} keys, one per line)")
+        raise KGEMissingFileError(f"{path}: missing (expected {expected} {what} keys, one per line)")
     text = path.read_text(encoding="utf-8")
     keys = text.split("\n")
     if keys and keys[-1] == "":
@@ -295,10 +295,43 @@ def _read_keys(path: Path, expected: int, what: str) -> list[str]:
     return keys
 
 
-def load_kge(path: str | Path) -> KGEEmbeddings:
-    """Read a folder written by :func:`save_kge` (or ``kgreason kge train``)."""
+def _read_tensors(path: Path) -> dict[str, Tensor]:
     from safetensors.torch import load_file
 
+    tensors_path = path / TENSORS_FILE
+    if not tensors_path.is_file():
+        raise KGEMissingFileError(
+            f"{tensors_path}: missing (expected a folder written by 'kgreason kge train': {TENSORS_FILE} with "
+            f"the entity and relation matrices, {ENTITIES_FILE}, {RELATIONS_FILE}, {CONFIG_FILE})"
+        )
+    return load_file(str(tensors_path))
+
+
+def read_entity_table(path: str | Path) -> tuple[Tensor, list[str]]:
+    """Only the entity rows ``(E, De)`` and their keys of a saved folder (``config.json`` and the relations are
+    not read). Complex rows become ``[real, imag]`` rows.
+
+    Raises:
+        KGEMissingFileError: a file is missing (a ``FileNotFoundError``).
+        KGEFormatError: the files disagree.
+    """
+    path = Path(path)
+    tensors = _read_tensors(path)
+    tensors_path = path / TENSORS_FILE
+    if "entity" not in tensors:
+        raise KGEFormatError(
+            f"{tensors_path}: no 'entity' tensor (found {sorted(tensors)}); expected entity (E, d)"
+        )
+    table = tensors["entity"]  # (E, d)
+    if table.is_complex():
+        table = torch.cat([table.real, table.imag], dim=-1)  # (E, 2d)
+    if table.dim() != 2:
+        raise KGEFormatError(f"{tensors_path}: 'entity' has shape {tuple(table.shape)}, expected (E, d)")
+    return table, _read_keys(path / ENTITIES_FILE, int(table.shape[0]), "entity")
+
+
+def load_kge(path: str | Path) -> KGEEmbeddings:
+    """Read a folder written by :func:`save_kge` (or ``kgreason kge train``)."""
     path = Path(path)
     config_path = path / CONFIG_FILE
     if not config_path.is_file():
@@ -310,9 +343,7 @@ def load_kge(path: str | Path) -> KGEEmbeddings:
     if meta.get("format") != FORMAT:
         raise KGEFormatError(f"{config_path}: format {meta.get('format')!r}, expected {FORMAT!r}")
     tensors_path = path / TENSORS_FILE
-    if not tensors_path.is_file():
-        raise KGEFormatError(f"{tensors_path}: missing (expected the entity and relation matrices)")
-    tensors = load_file(str(tensors_path))
+    tensors = _read_tensors(path)
     if "entity" not in tensors or "relation" not in tensors:
         raise KGEFormatError(
             f"{tensors_path}: expected tensors 'entity' and 'relation', got {sorted(tensors)}"

@@ -36,8 +36,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 NODE_FEATURES = ("kge", "names", "kge+names", "learned", "attributes")
-KGE_WEIGHTS = "embeddings.safetensors"
-KGE_ENTITIES = "entities.txt"
 #: ``Example.metadata`` key holding the text retrieval ran on (kept when facts are appended to the text).
 QUERY_KEY = "knowledge_query"
 #: Separator between an existing ``text_pair`` and appended facts.
@@ -73,55 +71,35 @@ class EntityFeatures:
 def read_kge_vectors(path: str | Path, *, kb: KnowledgeBase) -> Tensor:
     """Entity embeddings of a KGE folder as an ``(E, d)`` float tensor in the KB's entity order.
 
-    Rows are matched by entity key (``entities.txt`` line i names row i of the ``entity`` tensor); KB entities
-    the embeddings do not cover get zero rows (logged). Complex embeddings become ``[real, imag]`` rows.
+    The folder is read by :func:`kgreason.kge.embeddings.read_entity_table` and aligned by entity key with
+    :func:`~kgreason.kge.embeddings.align_entity_rows`; KB entities the embeddings do not cover get zero rows
+    (logged). Complex embeddings become ``[real, imag]`` rows.
 
     Raises:
         FileNotFoundError: a file is missing.
         ValueError: the files disagree, or no KB entity has an embedding.
     """
-    from safetensors.torch import load_file
+    from kgreason.kge.embeddings import ENTITIES_FILE, align_entity_rows, read_entity_table
 
     folder = Path(path)
-    weights, names = folder / KGE_WEIGHTS, folder / KGE_ENTITIES
-    for file in (weights, names):
-        if not file.is_file():
-            raise FileNotFoundError(
-                f"{file}: missing (expected a folder written by `kgreason kge train`: {KGE_WEIGHTS}, "
-                f"{KGE_ENTITIES}, config.json)"
-            )
-    tensors = load_file(str(weights))
-    if "entity" not in tensors:
-        raise ValueError(f"{weights}: no 'entity' tensor (found {sorted(tensors)}); expected entity (E, d)")
-    table = tensors["entity"]  # (E', d)
-    if table.is_complex():
-        table = torch.cat([table.real, table.imag], dim=-1)  # (E', 2d)
-    if table.dim() != 2:
-        raise ValueError(f"{weights}: 'entity' has shape {tuple(table.shape)}, expected (E, d)")
-    keys = names.read_text(encoding="utf-8").splitlines()
-    if len(keys) != table.size(0):
-        raise ValueError(
-            f"{names}: {len(keys)} entity keys for {table.size(0)} rows of {weights.name}; expected one key per row"
-        )
-    row_of = {key: i for i, key in enumerate(keys)}
-    kb_rows = torch.tensor(
-        [row_of.get(kb.entity_key(e), -1) for e in range(kb.num_entities)], dtype=torch.long
+    table, keys = read_entity_table(folder)  # (E', d)
+    aligned = align_entity_rows(
+        table, {key: i for i, key in enumerate(keys)}, kb, missing="zeros", where=folder
     )
-    found = kb_rows >= 0  # (E,)
-    if not bool(found.any()):
+    if aligned.missing == kb.num_entities:
         raise ValueError(
             f"{folder}: none of the {kb.num_entities} entity keys of {getattr(kb, 'name', 'the KB')} is in "
-            f"{names.name} (first KB key {kb.entity_key(0)!r}, first file key {keys[0] if keys else None!r}); "
+            f"{ENTITIES_FILE} (first KB key {kb.entity_key(0)!r}, first file key {keys[0] if keys else None!r}); "
             "expected embeddings trained on this KB"
         )
-    out = torch.zeros(kb.num_entities, table.size(1), dtype=torch.float32)  # (E, d)
-    out[found] = table[kb_rows[found]].float()
-    missing = int((~found).sum())
-    if missing:
+    if aligned.missing:
         logger.warning(
-            "%s: %d of %d KB entities have no embedding and get zero rows", folder, missing, len(found)
+            "%s: %d of %d KB entities have no embedding and get zero rows",
+            folder,
+            aligned.missing,
+            kb.num_entities,
         )
-    return out
+    return aligned.features.float()  # (E, d)
 
 
 def build_entity_features(
