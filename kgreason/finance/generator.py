@@ -318,17 +318,15 @@ def _group_sizes(rng: np.random.Generator, companies: int, groups: int) -> np.nd
     return 1 + rng.multinomial(companies - groups, weights)  # (G,)
 
 
-def generate_company_graph(config: GeneratorConfig | None = None) -> GeneratedCompanies:
-    """Draw a company graph and its causal world from ``config`` (deterministic for ``config.seed``)."""
-    config = config or GeneratorConfig()
-    rng = np.random.default_rng(config.seed)
-    params = config.params
-    n = config.num_companies
-    width = max(5, len(str(n - 1)))
-    industries = list(INDUSTRY_EFFECTS)[: config.num_industries]
-    regions = list(REGION_EFFECTS)[: config.num_regions]
+def _ownership_trees(
+    rng: np.random.Generator, config: GeneratorConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray], np.ndarray]:
+    """Companies in random order, grouped; each non-root's parent is an earlier member of its group.
 
-    # --- ownership trees: companies in random order, grouped; each non-root's parent is an earlier member
+    Returns ``(sizes, group, parent, members, share)``: group sizes (G,), each company's group (C,), its parent
+    row or -1 (C,), the member rows of every group (parents first) and the parent's stake (C,).
+    """
+    n = config.num_companies
     order = rng.permutation(n)  # (C,)
     sizes = _group_sizes(rng, n, config.num_groups)  # (G,)
     group = np.empty(n, dtype=np.int64)  # (C,)
@@ -340,13 +338,22 @@ def generate_company_graph(config: GeneratorConfig | None = None) -> GeneratedCo
             picks = (rng.random(len(rows) - 1) * np.arange(1, len(rows))).astype(np.int64)  # (k-1,)
             parent[rows[1:]] = rows[picks]
     share = rng.uniform(0.3, 1.0, size=n)  # (C,) parent's stake
-    is_sub = parent >= 0
+    return sizes, group, parent, members, share
 
-    # --- industry and region follow the parent most of the time (parents come first within a group)
+
+def _industries_and_regions(
+    rng: np.random.Generator,
+    members: list[np.ndarray],
+    parent: np.ndarray,
+    num_industries: int,
+    num_regions: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each company's industry and region index (C,): they follow the parent most of the time."""
+    n = len(parent)
     industry = np.empty(n, dtype=np.int64)
     region = np.empty(n, dtype=np.int64)
-    own_industry = rng.integers(0, len(industries), size=n)
-    own_region = rng.integers(0, len(regions), size=n)
+    own_industry = rng.integers(0, num_industries, size=n)
+    own_region = rng.integers(0, num_regions, size=n)
     inherit_industry = rng.random(n) < 0.6
     inherit_region = rng.random(n) < 0.8
     for rows in members:
@@ -354,27 +361,31 @@ def generate_company_graph(config: GeneratorConfig | None = None) -> GeneratedCo
             p = parent[row]
             industry[row] = industry[p] if p >= 0 and inherit_industry[row] else own_industry[row]
             region[row] = region[p] if p >= 0 and inherit_region[row] else own_region[row]
+    return industry, region
 
-    # --- observation years and splits
-    years = rng.integers(config.first_year, config.last_year + 1, size=n)  # (C,)
-    t = (years - config.first_year) / (config.last_year - config.first_year)  # (C,) in [0, 1]
-    splits = np.array([config.split_of(int(y)) for y in years], dtype=object)
 
-    # --- fundamentals (a latent quality factor correlates them; drift moves them over the years)
+def _draw_fundamentals(
+    rng: np.random.Generator, t: np.ndarray, is_sub: np.ndarray, drift: float
+) -> np.ndarray:
+    """The fundamentals (C, 5) in ``FUNDAMENTALS`` order: a latent quality factor correlates them and
+    ``drift`` moves them over the observation time ``t`` in [0, 1] (C,)."""
+    n = len(t)
     quality = rng.standard_normal(n)  # (C,)
     noise = rng.standard_normal((n, 5))  # (C, 5)
-    drift = config.drift * t  # (C,)
+    shift = drift * t  # (C,)
     log_capital = 2.5 + 0.3 * quality + 1.0 * noise[:, 0] - 0.4 * is_sub
-    leverage = np.clip(0.55 + 0.2 * (-0.5 * quality + 0.85 * noise[:, 1] + drift), 0.02, 1.6)
-    roa = 0.04 + 0.065 * (0.6 * quality + 0.8 * noise[:, 2] - drift)
-    liquidity = np.exp(0.3 + 0.35 * (0.5 * quality + 0.85 * noise[:, 3] - 0.5 * drift))
+    leverage = np.clip(0.55 + 0.2 * (-0.5 * quality + 0.85 * noise[:, 1] + shift), 0.02, 1.6)
+    roa = 0.04 + 0.065 * (0.6 * quality + 0.8 * noise[:, 2] - shift)
+    liquidity = np.exp(0.3 + 0.35 * (0.5 * quality + 0.85 * noise[:, 3] - 0.5 * shift))
     age = np.clip(1.0 + rng.gamma(2.0, 4.5, size=n) + 0.5 * noise[:, 4], 0.5, 60.0)
-    fundamentals = np.stack([log_capital, leverage, roa, liquidity, age], axis=1)  # (C, 5)
-    lev_std = (leverage - FUNDAMENTALS["leverage"][0]) / FUNDAMENTALS["leverage"][1]
-    cap_std = (log_capital - FUNDAMENTALS["log_capital"][0]) / FUNDAMENTALS["log_capital"][1]
+    return np.stack([log_capital, leverage, roa, liquidity, age], axis=1)  # (C, 5)
 
-    # --- the latent news shock and the lawsuits it (and leverage, size) bring
-    shock = rng.standard_normal(n)  # (C,)
+
+def _draw_lawsuits(
+    rng: np.random.Generator, shock: np.ndarray, lev_std: np.ndarray, cap_std: np.ndarray
+) -> list[list[Lawsuit]]:
+    """Each company's lawsuits: the latent shock, leverage and size (standardised, (C,)) bring them."""
+    n = len(shock)
     rate = np.exp(np.log(0.8) + 0.6 * shock + 0.3 * lev_std + 0.25 * cap_std)  # (C,)
     suits = np.minimum(rng.poisson(rate), 30)  # (C,)
     owner = np.repeat(np.arange(n), suits)  # (L,)
@@ -398,35 +409,37 @@ def generate_company_graph(config: GeneratorConfig | None = None) -> GeneratedCo
                 months_before=int(months[k]),
             )
         )
-    counts = [lawsuit_counts(s) for s in lawsuits]
-    law_features = np.array(
-        [[c[name] for name in LAWSUIT_FEATURES] for c in counts], dtype=np.float64
-    )  # (C, 4)
-    features = np.concatenate([fundamentals, law_features], axis=1).astype(np.float32)  # (C, F)
+    return lawsuits
 
-    # --- nodes: companies, people, industries, regions
-    nodes = [f"C{i:0{width}d}" for i in range(n)]
-    kinds = [COMPANY] * n
-    edges: list[tuple[int, int, int]] = []
-    weights: list[float] = []
+
+def _add_people(
+    rng: np.random.Generator,
+    config: GeneratorConfig,
+    members: list[np.ndarray],
+    parent: np.ndarray,
+    share: np.ndarray,
+    nodes: list[str],
+    kinds: list[int],
+    edges: list[tuple[int, int, int]],
+    weights: list[float],
+) -> None:
+    """Append the people (shareholders, legal representatives, executives) to ``nodes``/``kinds`` and the
+    ownership and role edges to ``edges``/``weights``; people are keyed ``P00000``... in order of creation."""
     rel = {name: r for r, name in enumerate(RELATIONS)}
-
-    def person() -> int:
-        nodes.append("")  # keyed below, once the count is known
-        kinds.append(PERSON)
-        return len(nodes) - 1
-
     people_of: list[list[int]] = [[] for _ in range(config.num_groups)]
 
     def staff(g: int) -> int:
         pool = people_of[g]
         if pool and rng.random() < config.person_reuse:
             return pool[int(rng.integers(len(pool)))]
-        p = person()
-        pool.append(p)
-        return p
+        nodes.append("")  # keyed below, once the count is known
+        kinds.append(PERSON)
+        pool.append(len(nodes) - 1)
+        return len(nodes) - 1
 
-    executives = np.minimum(rng.poisson(config.executives_per_company, size=n), config.max_executives)
+    executives = np.minimum(
+        rng.poisson(config.executives_per_company, size=len(parent)), config.max_executives
+    )
     for g, rows in enumerate(members):
         shareholders = int(rng.integers(1, 4))
         stakes = rng.dirichlet(np.ones(shareholders))
@@ -450,16 +463,22 @@ def generate_company_graph(config: GeneratorConfig | None = None) -> GeneratedCo
     pwidth = max(5, len(str(len(people) - 1)))
     for number, i in enumerate(people):
         nodes[i] = f"P{number:0{pwidth}d}"
-    industry_node = len(nodes)
-    nodes += [f"IND:{name}" for name in industries]
-    kinds += [INDUSTRY] * len(industries)
-    region_node = len(nodes)
-    nodes += [f"REG:{name}" for name in regions]
-    kinds += [REGION] * len(regions)
 
-    # --- guarantees: within the group, else within the region, else anywhere; some are mutual
+
+def _draw_guarantees(
+    rng: np.random.Generator,
+    config: GeneratorConfig,
+    members: list[np.ndarray],
+    sizes: np.ndarray,
+    group: np.ndarray,
+    region: np.ndarray,
+    num_regions: int,
+) -> dict[tuple[int, int], float]:
+    """Guarantee amounts by ``(guarantor, guaranteed)`` row: within the group, else within the region, else
+    anywhere; some are mutual."""
+    n = len(group)
     group_size = sizes[group]  # (C,)
-    by_region = [np.flatnonzero(region == r) for r in range(len(regions))]
+    by_region = [np.flatnonzero(region == r) for r in range(num_regions)]
     pairs: dict[tuple[int, int], float] = {}
     num_guarantees = round(config.guarantee_density * n)
     heads = rng.integers(0, n, size=num_guarantees)
@@ -478,29 +497,33 @@ def generate_company_graph(config: GeneratorConfig | None = None) -> GeneratedCo
         pairs.setdefault((head, tail), amount)
         if rng.random() < config.mutual_guarantees:
             pairs.setdefault((tail, head), amount)
-    for (head, tail), amount in pairs.items():
-        edges.append((head, rel["guarantees"], tail))
-        weights.append(amount)
+    return pairs
 
-    # --- supplies: any supplier, customers drawn by size (bigger companies buy from more suppliers)
+
+def _draw_supplies(
+    rng: np.random.Generator, config: GeneratorConfig, log_capital: np.ndarray
+) -> list[tuple[int, int, float]]:
+    """Supply links ``(supplier, customer, weight)``: any supplier, customers drawn by size (bigger companies
+    buy from more suppliers); repeated pairs are dropped."""
+    n = len(log_capital)
     num_supplies = round(config.supply_density * n)
     size_w = np.exp(0.5 * log_capital)
     suppliers = rng.integers(0, n, size=num_supplies)
     customers = rng.choice(n, size=num_supplies, p=size_w / size_w.sum())
     seen: set[tuple[int, int]] = set()
+    links: list[tuple[int, int, float]] = []
     for head, tail in zip(suppliers.tolist(), customers.tolist(), strict=True):
         if head != tail and (head, tail) not in seen:
             seen.add((head, tail))
-            edges.append((head, rel["supplies"], tail))
-            weights.append(float(np.round(rng.uniform(0.05, 0.6), 3)))
+            links.append((head, tail, float(np.round(rng.uniform(0.05, 0.6), 3))))
+    return links
 
-    for row in range(n):
-        edges.append((row, rel["inIndustry"], industry_node + int(industry[row])))
-        edges.append((row, rel["inRegion"], region_node + int(region[row])))
-        weights += [1.0, 1.0]
 
-    # --- texts: sentiment tilted by the latent shock
-    pool = load_text_pool(config)
+def _draw_texts(
+    rng: np.random.Generator, config: GeneratorConfig, shock: np.ndarray, pool: TextPool
+) -> list[list[str]]:
+    """Each company's news sentences from ``pool``, their sentiment tilted by the latent shock (C,)."""
+    n = len(shock)
     logits = np.stack(
         [-0.8 + config.text_signal * shock, np.full(n, 0.3), -0.6 - config.text_signal * shock], axis=1
     )  # (C, 3)
@@ -514,6 +537,125 @@ def generate_company_graph(config: GeneratorConfig | None = None) -> GeneratedCo
             options = pool.sentences[SENTIMENTS[label]]
             chosen_texts.append(options[int(rng.integers(len(options)))])
         texts.append(chosen_texts)
+    return texts
+
+
+def _causal_world(
+    config: GeneratorConfig,
+    graph: CompanyGraph,
+    fundamentals: np.ndarray,
+    lost_defendant: np.ndarray,
+    shock: np.ndarray,
+    industry: np.ndarray,
+    region: np.ndarray,
+) -> CausalWorld:
+    """The structural model over ``graph``'s companies, its intercept solved when ``config.params`` has none;
+    no defaults realised yet."""
+    params = config.params
+    n = len(shock)
+    exposure = exposure_edges(graph)
+    world = CausalWorld(
+        params=params,
+        company_keys=graph.nodes[:n],
+        fundamentals=fundamentals,
+        lawsuits_lost_defendant=lost_defendant,
+        shock=shock,
+        industry=industry,
+        region=region,
+        industries=list(INDUSTRY_EFFECTS)[: config.num_industries],
+        regions=list(REGION_EFFECTS)[: config.num_regions],
+        logit=np.zeros(n),
+        exposure_source=exposure["source"],
+        exposure_target=exposure["target"],
+        exposure_channel=exposure["channel"],
+        exposure_edge=exposure["edge"],
+        intrinsic_default=np.zeros(n, dtype=bool),
+        default_round=np.full(n, -1, dtype=np.int8),
+    )
+    if params.intercept is None:
+        world.logit = world.structural_logit()  # intercept 0
+        b0 = solve_intercept(world, target_rate=params.default_rate, seed=config.seed)
+        world.params = CausalParams(**{**asdict(params), "intercept": round(b0, 6)})
+    world.logit = world.structural_logit()
+    return world
+
+
+def _realise_defaults(rng: np.random.Generator, world: CausalWorld) -> None:
+    """Draw one realisation of the defaults into ``world`` (intrinsic defaults, then the cascade's rounds)."""
+    n = len(world.shock)
+    initial = rng.random((1, n)) < world.intrinsic_probability  # (1, C)
+    live = rng.random((1, len(world.exposure_source))) < world.exposure_strength  # (1, E)
+    when = cascade(
+        initial,
+        live,
+        world.exposure_source,
+        world.exposure_target,
+        rounds=world.params.rounds,
+        return_rounds=True,
+    )[0]  # (C,)
+    world.intrinsic_default = initial[0]
+    world.default_round = when
+
+
+def generate_company_graph(config: GeneratorConfig | None = None) -> GeneratedCompanies:
+    """Draw a company graph and its causal world from ``config`` (deterministic for ``config.seed``)."""
+    config = config or GeneratorConfig()
+    rng = np.random.default_rng(config.seed)
+    n = config.num_companies
+    width = max(5, len(str(n - 1)))
+    industries = list(INDUSTRY_EFFECTS)[: config.num_industries]
+    regions = list(REGION_EFFECTS)[: config.num_regions]
+
+    sizes, group, parent, members, share = _ownership_trees(rng, config)
+    industry, region = _industries_and_regions(rng, members, parent, len(industries), len(regions))
+
+    # --- observation years and splits
+    years = rng.integers(config.first_year, config.last_year + 1, size=n)  # (C,)
+    t = (years - config.first_year) / (config.last_year - config.first_year)  # (C,) in [0, 1]
+    splits = np.array([config.split_of(int(y)) for y in years], dtype=object)
+
+    fundamentals = _draw_fundamentals(rng, t, parent >= 0, config.drift)  # (C, 5)
+    log_capital, leverage = fundamentals[:, 0], fundamentals[:, 1]
+    lev_std = (leverage - FUNDAMENTALS["leverage"][0]) / FUNDAMENTALS["leverage"][1]
+    cap_std = (log_capital - FUNDAMENTALS["log_capital"][0]) / FUNDAMENTALS["log_capital"][1]
+
+    # --- the latent news shock and the lawsuits it (and leverage, size) bring
+    shock = rng.standard_normal(n)  # (C,)
+    lawsuits = _draw_lawsuits(rng, shock, lev_std, cap_std)
+    counts = [lawsuit_counts(s) for s in lawsuits]
+    law_features = np.array(
+        [[c[name] for name in LAWSUIT_FEATURES] for c in counts], dtype=np.float64
+    )  # (C, 4)
+    features = np.concatenate([fundamentals, law_features], axis=1).astype(np.float32)  # (C, F)
+
+    # --- nodes (companies, people, industries, regions) and edges
+    nodes = [f"C{i:0{width}d}" for i in range(n)]
+    kinds = [COMPANY] * n
+    edges: list[tuple[int, int, int]] = []
+    weights: list[float] = []
+    rel = {name: r for r, name in enumerate(RELATIONS)}
+    _add_people(rng, config, members, parent, share, nodes, kinds, edges, weights)
+    industry_node = len(nodes)
+    nodes += [f"IND:{name}" for name in industries]
+    kinds += [INDUSTRY] * len(industries)
+    region_node = len(nodes)
+    nodes += [f"REG:{name}" for name in regions]
+    kinds += [REGION] * len(regions)
+    for (head, tail), amount in _draw_guarantees(
+        rng, config, members, sizes, group, region, len(regions)
+    ).items():
+        edges.append((head, rel["guarantees"], tail))
+        weights.append(amount)
+    for head, tail, weight in _draw_supplies(rng, config, log_capital):
+        edges.append((head, rel["supplies"], tail))
+        weights.append(weight)
+    for row in range(n):
+        edges.append((row, rel["inIndustry"], industry_node + int(industry[row])))
+        edges.append((row, rel["inRegion"], region_node + int(region[row])))
+        weights += [1.0, 1.0]
+
+    pool = load_text_pool(config)
+    texts = _draw_texts(rng, config, shock, pool)
 
     graph = CompanyGraph(
         name=SOURCE,
@@ -532,45 +674,10 @@ def generate_company_graph(config: GeneratorConfig | None = None) -> GeneratedCo
         lawsuits=lawsuits,
         monotone=dict(MONOTONE),
     )
-
-    # --- the structural model: intercept, then one realisation of the defaults
-    exposure = exposure_edges(graph)
-    world = CausalWorld(
-        params=params,
-        company_keys=nodes[:n],
-        fundamentals=fundamentals,
-        lawsuits_lost_defendant=law_features[:, LAWSUIT_FEATURES.index("lawsuits_lost_defendant")].copy(),
-        shock=shock,
-        industry=industry,
-        region=region,
-        industries=industries,
-        regions=regions,
-        logit=np.zeros(n),
-        exposure_source=exposure["source"],
-        exposure_target=exposure["target"],
-        exposure_channel=exposure["channel"],
-        exposure_edge=exposure["edge"],
-        intrinsic_default=np.zeros(n, dtype=bool),
-        default_round=np.full(n, -1, dtype=np.int8),
-    )
-    if params.intercept is None:
-        world.logit = world.structural_logit()  # intercept 0
-        b0 = solve_intercept(world, target_rate=params.default_rate, seed=config.seed)
-        world.params = CausalParams(**{**asdict(params), "intercept": round(b0, 6)})
-    world.logit = world.structural_logit()
-    initial = rng.random((1, n)) < world.intrinsic_probability  # (1, C)
-    live = rng.random((1, len(world.exposure_source))) < world.exposure_strength  # (1, E)
-    when = cascade(
-        initial,
-        live,
-        world.exposure_source,
-        world.exposure_target,
-        rounds=world.params.rounds,
-        return_rounds=True,
-    )[0]  # (C,)
-    world.intrinsic_default = initial[0]
-    world.default_round = when
-    graph.labels = (when >= 0).astype(np.int8)
+    lost_defendant = law_features[:, LAWSUIT_FEATURES.index("lawsuits_lost_defendant")].copy()
+    world = _causal_world(config, graph, fundamentals, lost_defendant, shock, industry, region)
+    _realise_defaults(rng, world)
+    graph.labels = (world.default_round >= 0).astype(np.int8)
 
     graph.metadata = _metadata(config, world, graph, pool)
     graph.validate()
