@@ -10,7 +10,6 @@ import pytest
 
 from kgreason.core.example import Example
 from kgreason.probes.interventions import (
-    KINSHIP_GENDER,
     InterventionError,
     drop_facts,
     edit_fact,
@@ -19,6 +18,7 @@ from kgreason.probes.interventions import (
     rename_entities,
 )
 from kgreason.rules import KINSHIP_LABELS, answer, answers, kinship_rules
+from kgreason.rules.kinship import KINSHIP_GENDER
 
 NAMES = {
     "male": ["Zed", "Yann", "Xavier", "Walt", "Victor", "Uri"],

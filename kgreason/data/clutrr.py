@@ -40,45 +40,10 @@ from typing import Any
 from kgreason.core.example import Example
 from kgreason.data.errors import DatasetFormatError
 from kgreason.data.splits import DatasetSplits
+from kgreason.rules.kinship import GENDERED_RELATION, KINSHIP_GENDER, RELATION_FAMILY, RELATION_WORDS
+from kgreason.rules.kinship import KINSHIP_LABELS as CLUTRR_LABELS
+from kgreason.rules.kinship import STORY_RELATIONS as CLUTRR_EDGE_TYPES
 
-#: The 18 query labels of CLUTRR, sorted (label-id order).
-CLUTRR_LABELS: tuple[str, ...] = (
-    "aunt",
-    "brother",
-    "daughter",
-    "daughter-in-law",
-    "father",
-    "father-in-law",
-    "granddaughter",
-    "grandfather",
-    "grandmother",
-    "grandson",
-    "mother",
-    "mother-in-law",
-    "nephew",
-    "niece",
-    "sister",
-    "son",
-    "son-in-law",
-    "uncle",
-)
-#: The 14 relation types of story edges (the labels less in-laws and niece / nephew, plus husband and wife).
-CLUTRR_EDGE_TYPES: tuple[str, ...] = (
-    "aunt",
-    "brother",
-    "daughter",
-    "father",
-    "granddaughter",
-    "grandfather",
-    "grandmother",
-    "grandson",
-    "husband",
-    "mother",
-    "sister",
-    "son",
-    "uncle",
-    "wife",
-)
 #: Task prefix (the digit before the dot of ``task_1.3``) -> noise kind.
 CLUTRR_NOISE = {1: "clean", 2: "supporting", 3: "irrelevant", 4: "disconnected"}
 CLUTRR_LICENSE = "CC BY-NC 4.0 (non-commercial)"
@@ -100,76 +65,6 @@ REQUIRED_COLUMNS = (
     "genders",
 )
 
-# Relation words in story sentences -> (relation, gender of the person the word describes).
-_WORDS: dict[str, str] = {
-    "son": "son",
-    "sons": "son",
-    "daughter": "daughter",
-    "daughters": "daughter",
-    "father": "father",
-    "dad": "father",
-    "daddy": "father",
-    "mother": "mother",
-    "mom": "mother",
-    "mommy": "mother",
-    "husband": "husband",
-    "wife": "wife",
-    "brother": "brother",
-    "brothers": "brother",
-    "sister": "sister",
-    "sisters": "sister",
-    "grandson": "grandson",
-    "grandsons": "grandson",
-    "granddaughter": "granddaughter",
-    "granddaughters": "granddaughter",
-    "grandfather": "grandfather",
-    "grandpa": "grandfather",
-    "grandmother": "grandmother",
-    "grandma": "grandmother",
-    "uncle": "uncle",
-    "aunt": "aunt",
-    "nephew": "nephew",
-    "niece": "niece",
-    "neice": "niece",
-}
-# relation -> (relation family, inverse family)
-_FAMILY = {
-    "son": ("child", "parent"),
-    "daughter": ("child", "parent"),
-    "father": ("parent", "child"),
-    "mother": ("parent", "child"),
-    "husband": ("spouse", "spouse"),
-    "wife": ("spouse", "spouse"),
-    "brother": ("sibling", "sibling"),
-    "sister": ("sibling", "sibling"),
-    "grandson": ("grandchild", "grandparent"),
-    "granddaughter": ("grandchild", "grandparent"),
-    "grandfather": ("grandparent", "grandchild"),
-    "grandmother": ("grandparent", "grandchild"),
-    "uncle": ("auntuncle", "niecenephew"),
-    "aunt": ("auntuncle", "niecenephew"),
-    "nephew": ("niecenephew", "auntuncle"),
-    "niece": ("niecenephew", "auntuncle"),
-}
-#: Relation family -> (male relation, female relation).
-GENDERED_RELATIONS: dict[str, tuple[str, str]] = {
-    "spouse": ("husband", "wife"),
-    "parent": ("father", "mother"),
-    "child": ("son", "daughter"),
-    "sibling": ("brother", "sister"),
-    "grandparent": ("grandfather", "grandmother"),
-    "grandchild": ("grandson", "granddaughter"),
-    "auntuncle": ("uncle", "aunt"),
-    "niecenephew": ("nephew", "niece"),
-    "childinlaw": ("son-in-law", "daughter-in-law"),
-    "parentinlaw": ("father-in-law", "mother-in-law"),
-}
-_GENDERED = {
-    (family, gender): pair[i]
-    for family, pair in GENDERED_RELATIONS.items()
-    for i, gender in enumerate(("male", "female"))
-}
-_MALE_RELATIONS = {male for male, _ in GENDERED_RELATIONS.values()}
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _BRACKETS = re.compile(r"\[([^\[\]]*)\]")
 _PRONOUNS = {"He", "She", "His", "Her", "They", "Their", "Him", "Them", "It"}
@@ -262,11 +157,15 @@ def read_relation(sentence: str, head: str, tail: str, *, genders: dict[str, str
     for window in (range(lo + 1, hi), range(len(tokens))):
         found = set()
         for k in window:
-            relation = _WORDS.get(tokens[k].lower())
+            relation = RELATION_WORDS.get(tokens[k].lower())
             if relation is None:
                 continue
-            gender = "male" if relation in _MALE_RELATIONS else "female"
-            inverse = _GENDERED[(_FAMILY[relation][1], genders.get(tail, ""))] if tail in genders else None
+            gender = KINSHIP_GENDER[relation]
+            inverse = (
+                GENDERED_RELATION[(RELATION_FAMILY[relation][1], genders.get(tail, ""))]
+                if tail in genders
+                else None
+            )
             described = _described(tokens, k, names)
             if described == f"[{tail}]":
                 found.add(relation)

@@ -3,7 +3,8 @@
 Every intervention keeps the text and the facts consistent: ``metadata["sentences"]``, ``["fact_sentences"]``
 and ``["path"]`` are updated with the facts, ``text == " ".join(sentences)``, and ``metadata["intervention"]``
 records what was done. Examples follow the kinship conventions of :mod:`kgreason.data.clutrr` (a fact
-``(head, r, tail)`` says that ``tail`` is ``head``'s ``r``).
+``(head, r, tail)`` says that ``tail`` is ``head``'s ``r``); the kinship specifics (story relations, the gender a
+relation describes) come from the kinship pack, :mod:`kgreason.rules.kinship`, as overridable defaults.
 """
 
 from __future__ import annotations
@@ -19,19 +20,11 @@ import numpy as np
 
 from kgreason.core.errors import KGReasonError
 from kgreason.core.example import Example
+from kgreason.rules.kinship import KINSHIP_GENDER, STORY_RELATIONS
 
 if TYPE_CHECKING:
     from kgreason.rules import RuleSet
 
-_MALE_RELATIONS = "father son brother husband grandfather grandson uncle nephew father-in-law son-in-law"
-_FEMALE_RELATIONS = (
-    "mother daughter sister wife grandmother granddaughter aunt niece mother-in-law daughter-in-law"
-)
-#: The gender of the person a kinship relation describes (the tail of ``(head, r, tail)``).
-KINSHIP_GENDER: dict[str, str] = {
-    **dict.fromkeys(_MALE_RELATIONS.split(), "male"),
-    **dict.fromkeys(_FEMALE_RELATIONS.split(), "female"),
-}
 #: The perturbations of :func:`perturb_graph` (Raman et al., ICLR 2021).
 PERTURBATIONS = ("relation_swap", "rewire", "delete")
 
@@ -180,17 +173,28 @@ def edit_fact(
     rng: random.Random | int | None = None,
     relations: Sequence[str] | None = None,
     render: Renderer | None = None,
+    relation_gender: Mapping[str, str] = KINSHIP_GENDER,
 ) -> Example | None:
     """Change the relation of one path fact and relabel the example with the rules' new answer.
 
     The new relation describes a person of the same gender as the fact's tail (mother -> grandmother, sister,
-    aunt, wife, daughter, ...), is one of ``relations`` (default: CLUTRR's 14 story edge types, ``kgreason.rules.STORY_RELATIONS``), and the fact's
+    aunt, wife, daughter, ...; ``relation_gender`` maps a relation to the gender of the person it describes, default
+    the kinship pack's ``kgreason.rules.kinship.KINSHIP_GENDER``), is one of ``relations`` (default: CLUTRR's 14
+    story edge types, ``kgreason.rules.kinship.STORY_RELATIONS``), and the fact's
     sentence is re-rendered with ``render`` (default :func:`kgreason.data.kinship.render_fact`). The label becomes
     the unique relation among ``labels`` that ``rules`` derive for the query, which must differ from the old
     label, with no integrity constraint violated. Returns ``None`` when no edit qualifies. See
     :func:`edit_facts` for many examples at once (one forward-chaining call per round).
     """
-    return edit_facts([example], rules=rules, labels=labels, rng=rng, relations=relations, render=render)[0]
+    return edit_facts(
+        [example],
+        rules=rules,
+        labels=labels,
+        rng=rng,
+        relations=relations,
+        render=render,
+        relation_gender=relation_gender,
+    )[0]
 
 
 def edit_facts(
@@ -202,6 +206,7 @@ def edit_facts(
     relations: Sequence[str] | None = None,
     render: Renderer | None = None,
     candidates_per_round: int = 8,
+    relation_gender: Mapping[str, str] = KINSHIP_GENDER,
 ) -> list[Example | None]:
     """:func:`edit_fact` for many examples: candidate edits of all examples are checked together.
 
@@ -214,7 +219,7 @@ def edit_facts(
 
     rng = _as_rng(rng)
     if relations is None:
-        from kgreason.rules import STORY_RELATIONS as relations
+        relations = STORY_RELATIONS
     if render is None:
         from kgreason.data.kinship import render_fact
 
@@ -227,7 +232,7 @@ def edit_facts(
             (i, r)
             for i in sorted(set(story.path))
             for r in relations
-            if r != story.facts[i][1] and _same_gender(r, story.facts[i][1])
+            if r != story.facts[i][1] and _same_gender(r, story.facts[i][1], relation_gender)
         ]
         rng.shuffle(pairs)
         queues.append(pairs)
@@ -367,7 +372,7 @@ def perturb_graph(
     else:
         if kind == "relation_swap":
             if relations is None:
-                from kgreason.rules import STORY_RELATIONS as relations
+                relations = STORY_RELATIONS
             for i in chosen:
                 h, r, t = facts[i]
                 options = [x for x in relations if x != r]
@@ -478,8 +483,8 @@ def _rename_values(value: Any, mapping: Mapping[str, str]) -> Any:
 # ---------------------------------------------------------------------------------------------------- helpers
 
 
-def _same_gender(a: str, b: str) -> bool:
-    return KINSHIP_GENDER.get(a) is not None and KINSHIP_GENDER.get(a) == KINSHIP_GENDER.get(b)
+def _same_gender(a: str, b: str, relation_gender: Mapping[str, str]) -> bool:
+    return relation_gender.get(a) is not None and relation_gender.get(a) == relation_gender.get(b)
 
 
 def _as_rng(rng: random.Random | int | None) -> random.Random:

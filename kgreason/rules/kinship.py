@@ -1,4 +1,5 @@
-"""Kinship helpers: the shipped CLUTRR rule file, story triples -> atoms, and rule-based answers."""
+"""The kinship pack: the kinship vocabulary (labels, story relations, gendered forms, inverses, relation words),
+the shipped CLUTRR rule file, story triples -> atoms, and rule-based answers."""
 
 from __future__ import annotations
 
@@ -11,12 +12,16 @@ import numpy as np
 from kgreason.rules.chaining import FactAtom, RuleEvaluationError, forward_chain
 from kgreason.rules.language import RuleSet, load_rules
 
-#: The 18 CLUTRR target labels (relation names; "tail is head's <label>").
+# ----------------------------------------------------------------------------------------- the vocabulary
+# The one home of the kinship vocabulary: data (CLUTRR reader, story generator) and probes (interventions)
+# import it from here. A fact ``(head, r, tail)`` says that ``tail`` is ``head``'s ``r``.
+
+#: The 18 CLUTRR target labels (relation names; "tail is head's <label>"), sorted (label-id order).
 KINSHIP_LABELS: tuple[str, ...] = (
     "aunt", "brother", "daughter", "daughter-in-law", "father", "father-in-law", "granddaughter", "grandfather",
     "grandmother", "grandson", "mother", "mother-in-law", "nephew", "niece", "sister", "son", "son-in-law", "uncle",
 )  # fmt: skip
-#: The 14 CLUTRR story edge types.
+#: The 14 CLUTRR story edge types (the labels less in-laws and niece / nephew, plus husband and wife).
 STORY_RELATIONS: tuple[str, ...] = (
     "aunt", "brother", "daughter", "father", "granddaughter", "grandfather", "grandmother", "grandson", "husband",
     "mother", "sister", "son", "uncle", "wife",
@@ -24,6 +29,78 @@ STORY_RELATIONS: tuple[str, ...] = (
 #: CLUTRR's own spellings of some relation names.
 ALIASES: dict[str, str] = {"neice": "niece"}
 GENDERS = ("male", "female")
+#: Relation family -> (male relation, female relation).
+GENDERED_RELATIONS: dict[str, tuple[str, str]] = {
+    "spouse": ("husband", "wife"),
+    "parent": ("father", "mother"),
+    "child": ("son", "daughter"),
+    "sibling": ("brother", "sister"),
+    "grandparent": ("grandfather", "grandmother"),
+    "grandchild": ("grandson", "granddaughter"),
+    "auntuncle": ("uncle", "aunt"),
+    "niecenephew": ("nephew", "niece"),
+    "childinlaw": ("son-in-law", "daughter-in-law"),
+    "parentinlaw": ("father-in-law", "mother-in-law"),
+}
+#: (relation family, gender) -> the relation (``("parent", "female") -> "mother"``).
+GENDERED_RELATION: dict[tuple[str, str], str] = {
+    (family, gender): pair[i]
+    for family, pair in GENDERED_RELATIONS.items()
+    for i, gender in enumerate(GENDERS)
+}
+#: The gender of the person a kinship relation describes (the tail of ``(head, r, tail)``).
+KINSHIP_GENDER: dict[str, str] = {relation: gender for (_, gender), relation in GENDERED_RELATION.items()}
+#: Relation -> (its family, the family of its inverse), for the story edge types and niece / nephew.
+RELATION_FAMILY: dict[str, tuple[str, str]] = {
+    "son": ("child", "parent"),
+    "daughter": ("child", "parent"),
+    "father": ("parent", "child"),
+    "mother": ("parent", "child"),
+    "husband": ("spouse", "spouse"),
+    "wife": ("spouse", "spouse"),
+    "brother": ("sibling", "sibling"),
+    "sister": ("sibling", "sibling"),
+    "grandson": ("grandchild", "grandparent"),
+    "granddaughter": ("grandchild", "grandparent"),
+    "grandfather": ("grandparent", "grandchild"),
+    "grandmother": ("grandparent", "grandchild"),
+    "uncle": ("auntuncle", "niecenephew"),
+    "aunt": ("auntuncle", "niecenephew"),
+    "nephew": ("niecenephew", "auntuncle"),
+    "niece": ("niecenephew", "auntuncle"),
+}
+#: Relation words in story sentences (lower case, plurals and familiar forms) -> the relation they name.
+RELATION_WORDS: dict[str, str] = {
+    "son": "son",
+    "sons": "son",
+    "daughter": "daughter",
+    "daughters": "daughter",
+    "father": "father",
+    "dad": "father",
+    "daddy": "father",
+    "mother": "mother",
+    "mom": "mother",
+    "mommy": "mother",
+    "husband": "husband",
+    "wife": "wife",
+    "brother": "brother",
+    "brothers": "brother",
+    "sister": "sister",
+    "sisters": "sister",
+    "grandson": "grandson",
+    "grandsons": "grandson",
+    "granddaughter": "granddaughter",
+    "granddaughters": "granddaughter",
+    "grandfather": "grandfather",
+    "grandpa": "grandfather",
+    "grandmother": "grandmother",
+    "grandma": "grandmother",
+    "uncle": "uncle",
+    "aunt": "aunt",
+    "nephew": "nephew",
+    "niece": "niece",
+    "neice": "niece",
+}
 
 
 def kinship_rules_path() -> Path:
