@@ -203,44 +203,55 @@ class _Nodes:
         return self.index[key]
 
 
-def load_company_csv(
-    folder: str | Path,
-    *,
-    ontology: FinanceOntology | None = None,
-    name: str | None = None,
-    allow_ownership_cycles: bool = False,
-) -> CompanyGraph:
-    """Load a company graph from ``folder`` (see the module docstring for the files).
+@dataclass
+class _Edges:
+    """Edges in order of addition, the relation names they use (the ontology's first) and where each was read."""
 
-    Args:
-        folder: the folder holding ``companies.csv`` and the optional files.
-        ontology: the finance ontology to check against (default: the shipped one).
-        name: the graph's name (default: the folder's name).
-        allow_ownership_cycles: accept cycles of ownership edges (cross-holdings) instead of raising.
+    relations: list[str]
+    ids: dict[str, int] = field(default_factory=dict)
+    rows: list[tuple[int, int, int]] = field(default_factory=list)
+    weight: list[float] = field(default_factory=list)
+    line: dict[tuple[int, int, int], str] = field(default_factory=dict)
 
-    Raises:
-        FinanceDataError: naming the file, line and what was expected.
-    """
-    folder = Path(folder)
-    ontology = ontology or load_ontology()
-    if not (folder / "companies.csv").is_file():
-        raise FinanceDataError(
-            "companies.csv not found", path=folder / "companies.csv", expected="a company table"
-        )
-    nodes = _Nodes()
-    names: dict[str, str] = {}
-    companies = _read_table(folder / "companies.csv", open_columns=True)
+    def __post_init__(self) -> None:
+        self.ids = {r: i for i, r in enumerate(self.relations)}
+
+    def add(
+        self, head: int, relation: str, tail: int, weight: float, where: str
+    ) -> tuple[int, int, int] | None:
+        """Add an edge; return the triple without adding it when it is already there (else ``None``)."""
+        if relation not in self.ids:
+            self.ids[relation] = len(self.relations)
+            self.relations.append(relation)
+        triple = (head, self.ids[relation], tail)
+        if triple in self.line:
+            return triple
+        self.line[triple] = where
+        self.rows.append(triple)
+        self.weight.append(weight)
+        return None
+
+
+@dataclass
+class _Companies:
+    """companies.csv read: the table, its feature columns, the per-company arrays and the lines that set
+    each company's period and split."""
+
+    table: _Table
+    feature_names: list[str]
+    arrays: dict[str, np.ndarray]
+    period_line: dict[int, int]
+    split_line: dict[int, int]
+
+
+def _read_companies(path: Path, nodes: _Nodes, names: dict[str, str]) -> _Companies:
+    """Read companies.csv: add the company nodes (and their names) and fill features, periods and splits."""
+    companies = _read_table(path, open_columns=True)
     if "defaulted" in companies.header:
         raise companies.error("outcomes belong in labels.csv, not in a 'defaulted' column", 1)
     feature_names = [c for c in companies.header if c not in COMPANY_COLUMNS]
-    num = len(companies.rows)
-    arrays = empty_arrays(num, len(feature_names))
-    features, labels, splits, periods = (
-        arrays["features"],
-        arrays["labels"],
-        arrays["splits"],
-        arrays["periods"],
-    )
+    arrays = empty_arrays(len(companies.rows), len(feature_names))
+    features, splits, periods = arrays["features"], arrays["splits"], arrays["periods"]
     period_line: dict[int, int] = {}
     split_line: dict[int, int] = {}
     for row, (line, cells) in enumerate(companies.rows):
@@ -269,54 +280,44 @@ def load_company_csv(
         if cells.get("split"):
             splits[row] = _split(companies, line, cells["split"])
             split_line[row] = line
+    return _Companies(companies, feature_names, arrays, period_line, split_line)
 
-    ontology_relations = list(ontology.relations)
-    relation_ids = {r: i for i, r in enumerate(ontology_relations)}
-    edge_rows: list[tuple[int, int, int]] = []
-    edge_weight: list[float] = []
-    edge_line: dict[tuple[int, int, int], str] = {}
 
-    def add_edge(
-        head: int, relation: str, tail: int, weight: float, where: str
-    ) -> tuple[int, int, int] | None:
-        if relation not in relation_ids:
-            relation_ids[relation] = len(ontology_relations)
-            ontology_relations.append(relation)
-        triple = (head, relation_ids[relation], tail)
-        if triple in edge_line:
-            return triple
-        edge_line[triple] = where
-        edge_rows.append(triple)
-        edge_weight.append(weight)
-        return None
+def _read_persons(path: Path, nodes: _Nodes, names: dict[str, str]) -> None:
+    """Read persons.csv: add the person nodes (and their names)."""
+    persons = _read_table(path)
+    for line, cells in persons.rows:
+        key = cells["person_id"]
+        if not key:
+            raise persons.error("empty person_id", line, expected="a person id")
+        if key in nodes.index:
+            first = nodes.origin[key]
+            raise persons.error(f"duplicate id {key!r} (already defined at {first})", line)
+        nodes.add(key, NODE_KINDS.index("Person"), f"persons.csv, line {line}")
+        if cells.get("name"):
+            names[key] = cells["name"]
 
-    if (folder / "persons.csv").is_file():
-        persons = _read_table(folder / "persons.csv")
-        for line, cells in persons.rows:
-            key = cells["person_id"]
-            if not key:
-                raise persons.error("empty person_id", line, expected="a person id")
-            if key in nodes.index:
-                first = nodes.origin[key]
-                raise persons.error(f"duplicate id {key!r} (already defined at {first})", line)
-            nodes.add(key, NODE_KINDS.index("Person"), f"persons.csv, line {line}")
-            if cells.get("name"):
-                names[key] = cells["name"]
-    if (folder / "groups.csv").is_file():
-        groups = _read_table(folder / "groups.csv")
-        group_classes = [c for c, spec in ontology.classes.items() if spec.kind in ("Industry", "Region")]
-        for line, cells in groups.rows:
-            key = cells["group_id"]
-            if not key:
-                raise groups.error("empty group_id", line, expected="a group id")
-            if key in nodes.index:
-                raise groups.error(f"duplicate id {key!r} (already defined at {nodes.origin[key]})", line)
-            if cells["kind"] not in group_classes:
-                raise groups.error(f"kind {cells['kind']!r}", line, expected=" or ".join(group_classes))
-            kind = NODE_KINDS.index(ontology.classes[cells["kind"]].kind)
-            nodes.add(key, kind, f"groups.csv, line {line}")
-            if cells.get("name"):
-                names[key] = cells["name"]
+
+def _read_groups(path: Path, ontology: FinanceOntology, nodes: _Nodes, names: dict[str, str]) -> None:
+    """Read groups.csv: add the group nodes (industries, regions, ...) and their names."""
+    groups = _read_table(path)
+    group_classes = [c for c, spec in ontology.classes.items() if spec.kind in ("Industry", "Region")]
+    for line, cells in groups.rows:
+        key = cells["group_id"]
+        if not key:
+            raise groups.error("empty group_id", line, expected="a group id")
+        if key in nodes.index:
+            raise groups.error(f"duplicate id {key!r} (already defined at {nodes.origin[key]})", line)
+        if cells["kind"] not in group_classes:
+            raise groups.error(f"kind {cells['kind']!r}", line, expected=" or ".join(group_classes))
+        kind = NODE_KINDS.index(ontology.classes[cells["kind"]].kind)
+        nodes.add(key, kind, f"groups.csv, line {line}")
+        if cells.get("name"):
+            names[key] = cells["name"]
+
+
+def _add_industry_region_edges(companies: _Table, nodes: _Nodes, edges: _Edges) -> None:
+    """The ``industry`` / ``region`` columns: create their nodes and the ``inIndustry`` / ``inRegion`` edges."""
     for column, prefix, relation in (
         ("industry", INDUSTRY_PREFIX, "inIndustry"),
         ("region", REGION_PREFIX, "inRegion"),
@@ -334,63 +335,66 @@ def load_company_csv(
                 raise companies.error(
                     f"{column} id {key!r} is already a {NODE_KINDS[nodes.kinds[nodes.index[key]]]}", line
                 )
-            add_edge(row, relation, nodes.index[key], 1.0, f"companies.csv, line {line}")
+            edges.add(row, relation, nodes.index[key], 1.0, f"companies.csv, line {line}")
 
-    if (folder / "edges.csv").is_file():
-        _read_edges(folder / "edges.csv", ontology, nodes, add_edge)
-    if not allow_ownership_cycles:
-        _check_ownership_cycles(
-            folder / "edges.csv", ontology, nodes, edge_rows, ontology_relations, edge_line
-        )
 
-    company_row = {nodes.keys[i]: i for i in range(num)}
-    if (folder / "labels.csv").is_file():
-        table = _read_table(folder / "labels.csv")
-        seen: dict[str, int] = {}
-        for line, cells in table.rows:
-            row = _company(table, line, cells["company_id"], company_row, nodes)
-            if cells["company_id"] in seen:
+def _read_labels(path: Path, company: _Companies, company_row: dict[str, int], nodes: _Nodes) -> None:
+    """Read labels.csv into the companies' labels (and periods / splits, which must agree with companies.csv)."""
+    labels, splits, periods = company.arrays["labels"], company.arrays["splits"], company.arrays["periods"]
+    period_line, split_line = company.period_line, company.split_line
+    table = _read_table(path)
+    seen: dict[str, int] = {}
+    for line, cells in table.rows:
+        row = _company(table, line, cells["company_id"], company_row, nodes)
+        if cells["company_id"] in seen:
+            raise table.error(
+                f"duplicate label for {cells['company_id']!r} (first at line {seen[cells['company_id']]})",
+                line,
+            )
+        seen[cells["company_id"]] = line
+        if cells["defaulted"] not in ("0", "1"):
+            raise table.error(
+                f"defaulted {cells['defaulted']!r} is not 0 or 1",
+                line,
+                expected="0 (survived) or 1 (defaulted)",
+            )
+        labels[row] = DEFAULT if cells["defaulted"] == "1" else SURVIVED
+        if cells.get("period"):
+            period = _integer(table, line, "period", cells["period"], minimum=1)
+            if row in period_line and periods[row] != period:
                 raise table.error(
-                    f"duplicate label for {cells['company_id']!r} (first at line {seen[cells['company_id']]})",
+                    f"period {period} contradicts companies.csv line {period_line[row]} ({periods[row]})",
                     line,
                 )
-            seen[cells["company_id"]] = line
-            if cells["defaulted"] not in ("0", "1"):
+            periods[row] = period
+        if cells.get("split"):
+            split = _split(table, line, cells["split"])
+            if row in split_line and splits[row] != split:
                 raise table.error(
-                    f"defaulted {cells['defaulted']!r} is not 0 or 1",
+                    f"split {split!r} contradicts companies.csv line {split_line[row]} ({splits[row]!r})",
                     line,
-                    expected="0 (survived) or 1 (defaulted)",
                 )
-            labels[row] = DEFAULT if cells["defaulted"] == "1" else SURVIVED
-            if cells.get("period"):
-                period = _integer(table, line, "period", cells["period"], minimum=1)
-                if row in period_line and periods[row] != period:
-                    raise table.error(
-                        f"period {period} contradicts companies.csv line {period_line[row]} ({periods[row]})",
-                        line,
-                    )
-                periods[row] = period
-            if cells.get("split"):
-                split = _split(table, line, cells["split"])
-                if row in split_line and splits[row] != split:
-                    raise table.error(
-                        f"split {split!r} contradicts companies.csv line {split_line[row]} ({splits[row]!r})",
-                        line,
-                    )
-                splits[row] = split
+            splits[row] = split
 
-    texts: list[list[str]] = [[] for _ in range(num)]
-    if (folder / "texts.csv").is_file():
-        table = _read_table(folder / "texts.csv")
+
+def _read_texts(path: Path, company_row: dict[str, int], nodes: _Nodes) -> list[list[str]]:
+    """Each company's texts from texts.csv (empty lists when the file is absent)."""
+    texts: list[list[str]] = [[] for _ in range(len(company_row))]
+    if path.is_file():
+        table = _read_table(path)
         for line, cells in table.rows:
             row = _company(table, line, cells["company_id"], company_row, nodes)
             if not cells["text"]:
                 raise table.error(f"empty text for {cells['company_id']!r}", line, expected="a sentence")
             texts[row].append(cells["text"])
+    return texts
 
-    lawsuits: list[list[Lawsuit]] = [[] for _ in range(num)]
-    if (folder / "lawsuits.csv").is_file():
-        table = _read_table(folder / "lawsuits.csv")
+
+def _read_lawsuits(path: Path, company_row: dict[str, int], nodes: _Nodes) -> list[list[Lawsuit]]:
+    """Each company's lawsuits from lawsuits.csv (empty lists when the file is absent)."""
+    lawsuits: list[list[Lawsuit]] = [[] for _ in range(len(company_row))]
+    if path.is_file():
+        table = _read_table(path)
         for line, cells in table.rows:
             row = _company(table, line, cells["company_id"], company_row, nodes)
             for column, allowed in (("role", LAWSUIT_ROLES), ("outcome", LAWSUIT_OUTCOMES)):
@@ -403,20 +407,70 @@ def load_company_csv(
             lawsuits[row].append(
                 Lawsuit(cells["role"], cells["cause"], cells["court"], cells["outcome"], months)
             )
+    return lawsuits
 
+
+def load_company_csv(
+    folder: str | Path,
+    *,
+    ontology: FinanceOntology | None = None,
+    name: str | None = None,
+    allow_ownership_cycles: bool = False,
+) -> CompanyGraph:
+    """Load a company graph from ``folder`` (see the module docstring for the files).
+
+    Args:
+        folder: the folder holding ``companies.csv`` and the optional files.
+        ontology: the finance ontology to check against (default: the shipped one).
+        name: the graph's name (default: the folder's name).
+        allow_ownership_cycles: accept cycles of ownership edges (cross-holdings) instead of raising.
+
+    Raises:
+        FinanceDataError: naming the file, line and what was expected.
+    """
+    folder = Path(folder)
+    ontology = ontology or load_ontology()
+    if not (folder / "companies.csv").is_file():
+        raise FinanceDataError(
+            "companies.csv not found", path=folder / "companies.csv", expected="a company table"
+        )
+    nodes = _Nodes()
+    names: dict[str, str] = {}
+    company = _read_companies(folder / "companies.csv", nodes, names)
+    num = len(company.table.rows)
+    edges = _Edges(list(ontology.relations))
+    if (folder / "persons.csv").is_file():
+        _read_persons(folder / "persons.csv", nodes, names)
+    if (folder / "groups.csv").is_file():
+        _read_groups(folder / "groups.csv", ontology, nodes, names)
+    _add_industry_region_edges(company.table, nodes, edges)
+    if (folder / "edges.csv").is_file():
+        _read_edges(folder / "edges.csv", ontology, nodes, edges.add)
+    if not allow_ownership_cycles:
+        _check_ownership_cycles(
+            folder / "edges.csv", ontology, nodes, edges.rows, edges.relations, edges.line
+        )
+
+    company_row = {nodes.keys[i]: i for i in range(num)}
+    if (folder / "labels.csv").is_file():
+        _read_labels(folder / "labels.csv", company, company_row, nodes)
+    texts = _read_texts(folder / "texts.csv", company_row, nodes)
+    lawsuits = _read_lawsuits(folder / "lawsuits.csv", company_row, nodes)
+
+    feature_names = company.feature_names
     graph = CompanyGraph(
         name=name or folder.resolve().name,
         nodes=nodes.keys,
         kinds=np.asarray(nodes.kinds, dtype=np.int8),  # (N,)
-        relations=ontology_relations,
-        edges=np.asarray(edge_rows, dtype=np.int64).reshape(-1, 3),  # (M, 3)
-        edge_weight=np.asarray(edge_weight, dtype=np.float32),  # (M,)
+        relations=edges.relations,
+        edges=np.asarray(edges.rows, dtype=np.int64).reshape(-1, 3),  # (M, 3)
+        edge_weight=np.asarray(edges.weight, dtype=np.float32),  # (M,)
         companies=np.arange(num, dtype=np.int64),  # (C,)
         feature_names=feature_names,
-        features=features,  # (C, F)
-        labels=labels,
-        splits=splits,
-        periods=periods,
+        features=company.arrays["features"],  # (C, F)
+        labels=company.arrays["labels"],
+        splits=company.arrays["splits"],
+        periods=company.arrays["periods"],
         texts=texts,
         lawsuits=lawsuits,
         metadata={"source": "csv", "path": str(folder), "names": names, "ontology": str(ontology.path)},
