@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,29 +47,29 @@ _WINNER = {
 }
 
 
-def load_company_rdf(
-    path: str | Path,
-    *,
-    ontology: FinanceOntology | None = None,
-    format: str | None = None,
-    name: str | None = None,
-) -> CompanyGraph:
-    """Load a company graph from an RDF file; ``format`` is rdflib's name (default: from the extension).
+Show = Callable[[Any], str]
+Fail = Callable[..., FinanceDataError]
 
-    Raises:
-        FinanceDataError: a syntax error (with its line), an untyped or doubly typed resource, a property
-            outside the ontology, a domain / range violation or a bad literal, naming the triple.
-    """
+
+@dataclass
+class _Statements:
+    """What the data triples say: feature values by column and company row, per-company outcome arrays and
+    texts, the labels of each node key, the edges and each lawsuit resource's properties."""
+
+    values: dict[str, dict[int, float]]
+    arrays: dict[str, np.ndarray]
+    texts: list[list[str]]
+    labels_of: dict[str, list[Any]] = field(default_factory=dict)
+    edges: list[tuple[int, int, int]] = field(default_factory=list)
+    suits: dict[Any, dict[str, list[Any]]] = field(default_factory=dict)
+
+
+def _parse(path: Path, fmt: str) -> Any:
+    """Parse ``path`` with rdflib; a parser error becomes a :class:`FinanceDataError` with its line."""
     import rdflib
-    from rdflib.namespace import RDF, RDFS
 
-    from kgreason.kb.loaders.rdf import rdf_format, rdflib_error
+    from kgreason.kb.loaders.rdf import rdflib_error
 
-    path = Path(path)
-    ontology = ontology or load_ontology()
-    if not path.is_file():
-        raise FinanceDataError("file not found", path=path, expected="an RDF file")
-    fmt = rdf_format(path, format)
     graph = rdflib.Graph()
     try:
         graph.parse(path, format=fmt)
@@ -76,15 +78,13 @@ def load_company_rdf(
         raise FinanceDataError(
             located.detail, path=path, line=located.line, column=located.column, expected=located.expected
         ) from err
+    return graph
 
-    def show(term: Any) -> str:
-        return term.n3(graph.namespace_manager)
 
-    def fail(triple: tuple[Any, Any, Any], message: str, expected: str | None = None) -> FinanceDataError:
-        s, p, o = triple
-        return FinanceDataError(
-            f"{message} in triple {show(s)} {show(p)} {show(o)}", path=path, expected=expected
-        )
+def _instance_classes(graph: Any, ontology: FinanceOntology, show: Show, fail: Fail) -> dict[Any, str]:
+    """Each data resource's fin: class name; raise on a class outside the ontology or a second class."""
+    import rdflib
+    from rdflib.namespace import RDF
 
     classes = {rdflib.URIRef(FIN + c): c for c in ontology.classes}
     kind_of: dict[Any, str] = {}  # resource -> class name
@@ -102,8 +102,13 @@ def load_company_rdf(
         if s in kind_of and kind_of[s] != classes[o]:
             raise fail((s, RDF.type, o), f"{show(s)} is typed both fin:{kind_of[s]} and fin:{classes[o]}")
         kind_of[s] = classes[o]
+    return kind_of
 
-    keys: dict[Any, str] = {}
+
+def _node_keys(kind_of: dict[Any, str], show: Show, path: Path) -> dict[str, Any]:
+    """The resource of every node key (local names; blank nodes ``_:label``), lawsuits left out."""
+    import rdflib
+
     owner: dict[str, Any] = {}
     for resource, cls in kind_of.items():
         if cls == "Lawsuit":
@@ -119,31 +124,35 @@ def load_company_rdf(
                 expected="instances with distinct local names",
             )
         owner[key] = resource
-    ordered = sorted(
-        owner.items(), key=lambda kv: (NODE_KINDS.index(ontology.classes[kind_of[kv[1]]].kind), kv[0])
-    )
-    nodes = [key for key, _ in ordered]
-    node_id = {resource: i for i, (_, resource) in enumerate(ordered)}
-    kinds = np.asarray(
-        [NODE_KINDS.index(ontology.classes[kind_of[r]].kind) for _, r in ordered], dtype=np.int8
-    )  # (N,)
-    companies = [node_id[r] for _, r in ordered if kind_of[r] == "Company"]
-    row_of = {node: row for row, node in enumerate(companies)}
-    for key, resource in owner.items():
-        keys[resource] = key
+    return owner
+
+
+def _read_statements(
+    graph: Any,
+    ontology: FinanceOntology,
+    kind_of: dict[Any, str],
+    keys: dict[Any, str],
+    node_id: dict[Any, int],
+    row_of: dict[int, int],
+    show: Show,
+    fail: Fail,
+) -> _Statements:
+    """Read every data triple (type statements and schema resources skipped), checked against the ontology."""
+    import rdflib
+    from rdflib.namespace import RDF, RDFS
 
     attributes = {rdflib.URIRef(FIN + a): spec for a, spec in ontology.company_attributes.items()}
     relation_names = list(ontology.relations)
     relations = {rdflib.URIRef(FIN + r): i for i, r in enumerate(relation_names)}
     lawsuit_props = {rdflib.URIRef(FIN + p): p for p in ontology.lawsuit_properties}
     feature_cols = [spec.feature for spec in ontology.company_attributes.values() if spec.feature]
-    values: dict[str, dict[int, float]] = {f: {} for f in feature_cols}
-    arrays = empty_arrays(len(companies), 0)
-    labels, splits, periods = arrays["labels"], arrays["splits"], arrays["periods"]
-    texts: list[list[str]] = [[] for _ in companies]
-    labels_of: dict[str, list[Any]] = {}
-    edges: list[tuple[int, int, int]] = []
-    suits: dict[Any, dict[str, list[Any]]] = {r: {} for r, c in kind_of.items() if c == "Lawsuit"}
+    found = _Statements(
+        values={f: {} for f in feature_cols},
+        arrays=empty_arrays(len(row_of), 0),
+        texts=[[] for _ in row_of],
+        suits={r: {} for r, c in kind_of.items() if c == "Lawsuit"},
+    )
+    labels, splits, periods = found.arrays["labels"], found.arrays["splits"], found.arrays["periods"]
 
     schema = _schema_subjects(graph)
     for triple in graph:
@@ -164,12 +173,12 @@ def load_company_rdf(
                     f"{show(p)} is not a lawsuit property",
                     expected=", ".join(ontology.lawsuit_properties),
                 )
-            suits[s].setdefault(lawsuit_props[p], []).append(o)
+            found.suits[s].setdefault(lawsuit_props[p], []).append(o)
             continue
         if p == RDFS.label:
             if not isinstance(o, rdflib.Literal):
                 raise fail(triple, "rdfs:label must be a literal")
-            labels_of.setdefault(keys[s], []).append(o)
+            found.labels_of.setdefault(keys[s], []).append(o)
             continue
         if p in relations:
             relation = relation_names[relations[p]]
@@ -178,13 +187,15 @@ def load_company_rdf(
             problem = ontology.check_edge(relation, cls, kind_of[o])
             if problem:
                 raise fail(triple, problem)
-            edges.append((node_id[s], relations[p], node_id[o]))
+            found.edges.append((node_id[s], relations[p], node_id[o]))
             continue
         if p in attributes:
             if cls != "Company":
                 raise fail(triple, f"{show(p)} describes a Company, not a {cls}")
             row = row_of[node_id[s]]
-            _company_literal(triple, attributes[p], row, values, labels, splits, periods, texts, fail)
+            _company_literal(
+                triple, attributes[p], row, found.values, labels, splits, periods, found.texts, fail
+            )
             continue
         if str(p).startswith(FIN) and p in lawsuit_props:
             raise fail(triple, f"{show(p)} describes a Lawsuit, not a {cls}")
@@ -193,47 +204,106 @@ def load_company_rdf(
             f"predicate {show(p)} is not in the finance ontology",
             expected="an ontology property or rdfs:label",
         )
+    return found
 
-    # RDF statements have no order: one name per node (no-language / English first), texts sorted
-    names = {
-        key: str(min(found, key=lambda lit: (lit.language not in (None, "en"), str(lit))))
-        for key, found in sorted(labels_of.items())
-    }
-    for sentences in texts:
-        sentences.sort()
-    lawsuits: list[list[Lawsuit]] = [[] for _ in companies]
-    for suit, props in suits.items():
-        for party, lawsuit in _lawsuit_records(suit, props, kind_of, show, path):
-            lawsuits[row_of[node_id[party]]].append(lawsuit)
-    for records in lawsuits:
-        records.sort(key=lambda r: (r.months_before, r.role, r.cause, r.court, r.outcome))
 
+def _feature_matrix(
+    ontology: FinanceOntology, values: dict[str, dict[int, float]], lawsuits: list[list[Lawsuit]]
+) -> tuple[np.ndarray, list[str]]:
+    """The features (C, F) and their names: the attribute columns with a value, then the lawsuit counts when
+    any company has a lawsuit."""
+    num = len(lawsuits)
+    feature_cols = [spec.feature for spec in ontology.company_attributes.values() if spec.feature]
     used = [f for f in feature_cols if values[f]]
     counts = [lawsuit_counts(s) for s in lawsuits]
-    features = np.full((len(companies), len(used)), np.nan, dtype=np.float32)  # (C, F)
+    features = np.full((num, len(used)), np.nan, dtype=np.float32)  # (C, F)
     for j, f in enumerate(used):
         for row, value in values[f].items():
             features[row, j] = value
     feature_names = list(used)
     if any(lawsuits):
         extra = np.asarray([[c[k] for k in _COUNT_FEATURES] for c in counts], dtype=np.float32)  # (C, 4)
-        features = np.concatenate([features, extra.reshape(len(companies), -1)], axis=1)
+        features = np.concatenate([features, extra.reshape(num, -1)], axis=1)
         feature_names += list(_COUNT_FEATURES)
-    unique_edges = sorted(set(edges))
+    return features, feature_names
+
+
+def load_company_rdf(
+    path: str | Path,
+    *,
+    ontology: FinanceOntology | None = None,
+    format: str | None = None,
+    name: str | None = None,
+) -> CompanyGraph:
+    """Load a company graph from an RDF file; ``format`` is rdflib's name (default: from the extension).
+
+    Raises:
+        FinanceDataError: a syntax error (with its line), an untyped or doubly typed resource, a property
+            outside the ontology, a domain / range violation or a bad literal, naming the triple.
+    """
+    from kgreason.kb.loaders.rdf import rdf_format
+
+    path = Path(path)
+    ontology = ontology or load_ontology()
+    if not path.is_file():
+        raise FinanceDataError("file not found", path=path, expected="an RDF file")
+    fmt = rdf_format(path, format)
+    graph = _parse(path, fmt)
+
+    def show(term: Any) -> str:
+        return term.n3(graph.namespace_manager)
+
+    def fail(triple: tuple[Any, Any, Any], message: str, expected: str | None = None) -> FinanceDataError:
+        s, p, o = triple
+        return FinanceDataError(
+            f"{message} in triple {show(s)} {show(p)} {show(o)}", path=path, expected=expected
+        )
+
+    kind_of = _instance_classes(graph, ontology, show, fail)
+    owner = _node_keys(kind_of, show, path)
+    ordered = sorted(
+        owner.items(), key=lambda kv: (NODE_KINDS.index(ontology.classes[kind_of[kv[1]]].kind), kv[0])
+    )
+    nodes = [key for key, _ in ordered]
+    node_id = {resource: i for i, (_, resource) in enumerate(ordered)}
+    kinds = np.asarray(
+        [NODE_KINDS.index(ontology.classes[kind_of[r]].kind) for _, r in ordered], dtype=np.int8
+    )  # (N,)
+    companies = [node_id[r] for _, r in ordered if kind_of[r] == "Company"]
+    row_of = {node: row for row, node in enumerate(companies)}
+    keys = {resource: key for key, resource in owner.items()}
+    found = _read_statements(graph, ontology, kind_of, keys, node_id, row_of, show, fail)
+
+    # RDF statements have no order: one name per node (no-language / English first), texts sorted
+    names = {
+        key: str(min(literals, key=lambda lit: (lit.language not in (None, "en"), str(lit))))
+        for key, literals in sorted(found.labels_of.items())
+    }
+    for sentences in found.texts:
+        sentences.sort()
+    lawsuits: list[list[Lawsuit]] = [[] for _ in companies]
+    for suit, props in found.suits.items():
+        for party, lawsuit in _lawsuit_records(suit, props, kind_of, show, path):
+            lawsuits[row_of[node_id[party]]].append(lawsuit)
+    for records in lawsuits:
+        records.sort(key=lambda r: (r.months_before, r.role, r.cause, r.court, r.outcome))
+
+    features, feature_names = _feature_matrix(ontology, found.values, lawsuits)
+    unique_edges = sorted(set(found.edges))
     result = CompanyGraph(
         name=name or path.stem,
         nodes=nodes,
         kinds=kinds,
-        relations=relation_names,
+        relations=list(ontology.relations),
         edges=np.asarray(unique_edges, dtype=np.int64).reshape(-1, 3),  # (M, 3)
         edge_weight=np.ones(len(unique_edges), dtype=np.float32),  # (M,)
         companies=np.asarray(companies, dtype=np.int64),  # (C,)
         feature_names=feature_names,
         features=features,
-        labels=labels,
-        splits=splits,
-        periods=periods,
-        texts=texts,
+        labels=found.arrays["labels"],
+        splits=found.arrays["splits"],
+        periods=found.arrays["periods"],
+        texts=found.texts,
         lawsuits=lawsuits,
         metadata={
             "source": "rdf",
