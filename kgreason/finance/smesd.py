@@ -38,6 +38,7 @@ import os
 import pickle
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -208,20 +209,24 @@ def _check(condition: bool, path: Path, message: str, expected: str) -> None:
         raise FinanceDataError(message, path=path, expected=expected)
 
 
-def read_smesd(
-    data_dir: str | Path | None = None, *, ontology: FinanceOntology | None = None
-) -> CompanyGraph:
-    """Read SMEsD from ``data_dir`` (the SMEsD folder or a data folder holding ``smesd/``; default:
-    ``<data>/smesd`` of :func:`kgreason.core.paths.data_dir`) into a :class:`CompanyGraph`.
+#: One split file read: ``(split, path, indices, lawsuits, attributes, graph, hyper, labels)``.
+_Part = tuple[str, Path, list[int], dict, list, Any, dict, list]
 
-    Raises:
-        FinanceDataError: the folder or a file is missing, or a file does not have SMEsD's structure (the
-            message says what, and how to point kgreason at the data).
-        pickle.UnpicklingError: a pickle names a global.
-    """
-    start = time.perf_counter()
-    folder = _smesd_folder(data_dir)
-    ontology = ontology or load_ontology()
+
+@dataclass
+class _Companies:
+    """The companies merged over the split files (earliest split wins) and per-file counts."""
+
+    split_of: dict[int, str] = field(default_factory=dict)
+    attrs: dict[int, Sequence[float]] = field(default_factory=dict)
+    label_of: dict[int, int] = field(default_factory=dict)
+    suits_of: dict[int, list[list[int]]] = field(default_factory=dict)
+    raw: dict[str, dict[str, int]] = field(default_factory=dict)
+    conflicts: int = 0
+
+
+def _read_parts(folder: Path) -> tuple[Path, list[_Part]]:
+    """Check the files are there and read the split index lists and the three split files."""
     for _, file_name in (("", "split_data_idx.pkl"), *_FILES):
         _check((folder / file_name).is_file(), folder / file_name, "file not found", "an SMEsD pickle")
     split_path = folder / "split_data_idx.pkl"
@@ -243,14 +248,12 @@ def read_smesd(
             "[lawsuits, attributes, graph, hyper, labels]",
         )
         parts.append((split, path, list(indices), *data))
+    return split_path, parts
 
-    # --- companies: earliest split wins for indices listed in several files
-    split_of: dict[int, str] = {}
-    attrs: dict[int, Sequence[float]] = {}
-    label_of: dict[int, int] = {}
-    suits_of: dict[int, list[list[int]]] = {}
-    raw: dict[str, dict[str, int]] = {}
-    conflicts = 0
+
+def _merge_companies(parts: list[_Part], split_path: Path) -> _Companies:
+    """The companies of the three files: earliest split wins for indices listed in several files."""
+    found = _Companies()
     for split, path, indices, lawsuits, attributes, _, _, labels in parts:
         _check(
             len(attributes) == len(indices) == len(labels),
@@ -273,30 +276,37 @@ def read_smesd(
             )
             _check(labels[position] in (0, 1), path, f"label {labels[position]!r}", "0 or 1")
             _check(len(attributes[position]) == 3, path, "attribute row of wrong length", "3 values")
-            if idx in split_of:
+            if idx in found.split_of:
                 same = (
-                    tuple(attrs[idx]) == tuple(attributes[position])
-                    and label_of[idx] == labels[position]
-                    and suits_of[idx] == lawsuits.get(idx, [])
+                    tuple(found.attrs[idx]) == tuple(attributes[position])
+                    and found.label_of[idx] == labels[position]
+                    and found.suits_of[idx] == lawsuits.get(idx, [])
                 )
-                conflicts += not same
+                found.conflicts += not same
                 continue
-            split_of[idx], attrs[idx], label_of[idx] = split, attributes[position], labels[position]
-            suits_of[idx] = lawsuits.get(idx, [])
-        raw[split] = {
+            found.split_of[idx], found.attrs[idx] = split, attributes[position]
+            found.label_of[idx] = labels[position]
+            found.suits_of[idx] = lawsuits.get(idx, [])
+        found.raw[split] = {
             "companies": len(indices),
             "bankrupt": int(sum(labels)),
             "survived": int(len(labels) - sum(labels)),
             "with_lawsuits": sum(1 for idx in indices if lawsuits.get(idx)),
         }
     _check(
-        sorted(split_of) == list(range(NUM_COMPANIES)),
+        sorted(found.split_of) == list(range(NUM_COMPANIES)),
         split_path,
-        f"{len(split_of)} distinct company indices",
+        f"{len(found.split_of)} distinct company indices",
         f"exactly 0..{NUM_COMPANIES - 1}",
     )
+    return found
 
-    # --- edges: union of the three files, de-duplicated (kinds checked against the ontology below)
+
+def _merge_edges(
+    parts: list[_Part], folder: Path, raw: dict[str, dict[str, int]]
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The union of the files' edges, de-duplicated: SMEsD-index triples (M, 3), weights (M,) and the number of
+    weight conflicts; each file's edge count goes into ``raw``."""
     edge_weight: dict[tuple[int, int, int], float] = {}
     weight_conflicts = 0
     for split, path, _, _, _, graph, _, _ in parts:
@@ -314,10 +324,14 @@ def read_smesd(
     triples = np.asarray(sorted(edge_weight), dtype=np.int64).reshape(-1, 3)  # (M, 3) SMEsD indices
     weights = np.asarray([edge_weight[tuple(t)] for t in triples.tolist()], dtype=np.float32)  # (M,)
     _check(triples[:, [0, 2]].min(initial=0) >= 0, folder, "a negative node index", "indices >= 0")
-    is_person = triples[:, [0, 2]] >= NUM_COMPANIES  # (M, 2) companies first in the index space
-    person_ids = np.unique(triples[:, [0, 2]][is_person])  # (P,)
+    return triples, weights, weight_conflicts
 
-    # --- hyperedges: union over the files
+
+def _merge_hyperedges(
+    parts: list[_Part], folder: Path, person_ids: np.ndarray
+) -> tuple[dict[str, dict[str, set[int]]], int, list[int]]:
+    """The hyperedge groups united over the files (industry names rejoined, the unknown industry dropped), how
+    many companies had the unknown industry, and the sorted qualify keys (person indices)."""
     groups: dict[str, dict[str, set[int]]] = {"industry": {}, "area": {}, "qualify": {}}
     for _, path, _, _, _, _, hyper, _ in parts:
         _check(set(hyper) == set(groups), path, f"hyperedge kinds {sorted(hyper)}", "industry, area, qualify")
@@ -334,8 +348,19 @@ def read_smesd(
         "a qualify group key is not a person index",
         "person indices",
     )
+    return groups, industry_missing, qualify_keys
 
-    # --- nodes: companies, persons, industries, regions, qualification groups
+
+def _nodes_and_edges(
+    triples: np.ndarray,
+    weights: np.ndarray,
+    person_ids: np.ndarray,
+    groups: dict[str, dict[str, set[int]]],
+    qualify_keys: list[int],
+    folder: Path,
+) -> tuple[list[str], list[int], list[str], np.ndarray, np.ndarray]:
+    """Nodes (companies, persons, industries, regions, qualification groups), their kinds, the relations, the
+    edges (M, 3) in node ids and their weights (M,)."""
     nodes = [f"c{i}" for i in range(NUM_COMPANIES)] + [f"p{i}" for i in person_ids.tolist()]
     kinds = [COMPANY] * NUM_COMPANIES + [PERSON] * len(person_ids)
     lookup = np.full(int(triples[:, [0, 2]].max(initial=NUM_COMPANIES)) + 1, -1, dtype=np.int64)
@@ -367,8 +392,19 @@ def read_smesd(
         edges.append(np.asarray(group_edges, dtype=np.int64))
         weight_parts.append(np.ones(len(group_edges), dtype=np.float32))
     edge_array = np.concatenate(edges).astype(np.int64) if edges else np.zeros((0, 3), np.int64)  # (M, 3)
-    kind_array = np.asarray(kinds, dtype=np.int8)  # (N,)
-    for r, name in enumerate(relations):  # every edge against the ontology's domain / range
+    return nodes, kinds, relations, edge_array, np.concatenate(weight_parts).astype(np.float32)
+
+
+def _check_edge_kinds(
+    ontology: FinanceOntology,
+    relations: list[str],
+    edge_array: np.ndarray,
+    kind_array: np.ndarray,
+    nodes: list[str],
+    folder: Path,
+) -> None:
+    """Check every edge against the ontology's domain / range; raise on the first that breaks it."""
+    for r, name in enumerate(relations):
         rows = edge_array[edge_array[:, 1] == r]  # (m, 3)
         for end, column, allowed in (
             ("head", 0, ontology.head_kinds(name)),
@@ -383,7 +419,11 @@ def read_smesd(
                     expected=f"a {' or '.join(allowed)} {end} (companies are indices below {NUM_COMPANIES})",
                 )
 
-    # --- company rows
+
+def _company_rows(
+    found: _Companies, folder: Path
+) -> tuple[list[str], dict[str, np.ndarray], list[list[Lawsuit]]]:
+    """The feature names, the per-company arrays (features, labels, splits, periods) and the decoded lawsuits."""
     feature_names = [*ATTRIBUTES, *lawsuit_counts([]), *CAUSE_FEATURES]
     arrays = empty_arrays(NUM_COMPANIES, len(feature_names))
     features, labels, splits = arrays["features"], arrays["labels"], arrays["splits"]
@@ -391,7 +431,7 @@ def read_smesd(
     for idx in range(NUM_COMPANIES):
         records = []
         causes = np.zeros(len(CAUSES), dtype=np.float32)  # (11,)
-        for record in suits_of[idx]:
+        for record in found.suits_of[idx]:
             _check(len(record) == 5, folder, f"lawsuit record {record!r} of company {idx}", "5 values")
             cause, court, result, months, _ = record
             _check(
@@ -405,13 +445,44 @@ def read_smesd(
             causes[cause] += 1
         lawsuits.append(records)
         counts = lawsuit_counts(records)
-        capital, paid, months = attrs[idx]
+        capital, paid, months = found.attrs[idx]
         _check(
             capital >= 0 and paid >= 0 and months >= 0, folder, f"negative attribute of company {idx}", ">= 0"
         )
         features[idx] = [capital, paid, months, *counts.values(), *causes]
-        labels[idx] = DEFAULT if label_of[idx] == 1 else SURVIVED
-        splits[idx] = split_of[idx]
+        labels[idx] = DEFAULT if found.label_of[idx] == 1 else SURVIVED
+        splits[idx] = found.split_of[idx]
+    return feature_names, arrays, lawsuits
+
+
+def read_smesd(
+    data_dir: str | Path | None = None, *, ontology: FinanceOntology | None = None
+) -> CompanyGraph:
+    """Read SMEsD from ``data_dir`` (the SMEsD folder or a data folder holding ``smesd/``; default:
+    ``<data>/smesd`` of :func:`kgreason.core.paths.data_dir`) into a :class:`CompanyGraph`.
+
+    Raises:
+        FinanceDataError: the folder or a file is missing, or a file does not have SMEsD's structure (the
+            message says what, and how to point kgreason at the data).
+        pickle.UnpicklingError: a pickle names a global.
+    """
+    start = time.perf_counter()
+    folder = _smesd_folder(data_dir)
+    ontology = ontology or load_ontology()
+    split_path, parts = _read_parts(folder)
+    found = _merge_companies(parts, split_path)
+    raw = found.raw
+    triples, weights, weight_conflicts = _merge_edges(parts, folder, raw)
+    is_person = triples[:, [0, 2]] >= NUM_COMPANIES  # (M, 2) companies first in the index space
+    person_ids = np.unique(triples[:, [0, 2]][is_person])  # (P,)
+    groups, industry_missing, qualify_keys = _merge_hyperedges(parts, folder, person_ids)
+    nodes, kinds, relations, edge_array, edge_weight = _nodes_and_edges(
+        triples, weights, person_ids, groups, qualify_keys, folder
+    )
+    kind_array = np.asarray(kinds, dtype=np.int8)  # (N,)
+    _check_edge_kinds(ontology, relations, edge_array, kind_array, nodes, folder)
+    feature_names, arrays, lawsuits = _company_rows(found, folder)
+    splits = arrays["splits"]
 
     final = {s: int((splits == s).sum()) for s, _ in _FILES}
     graph = CompanyGraph(
@@ -420,11 +491,11 @@ def read_smesd(
         kinds=kind_array,
         relations=relations,
         edges=edge_array,
-        edge_weight=np.concatenate(weight_parts).astype(np.float32),  # (M,)
+        edge_weight=edge_weight,  # (M,)
         companies=np.arange(NUM_COMPANIES, dtype=np.int64),  # (C,)
         feature_names=feature_names,
-        features=features,  # (C, F)
-        labels=labels,
+        features=arrays["features"],  # (C, F)
+        labels=arrays["labels"],
         splits=splits,
         periods=arrays["periods"],
         texts=[[] for _ in range(NUM_COMPANIES)],
@@ -441,7 +512,7 @@ def read_smesd(
                 "policy": "a company listed in several files is kept in its earliest split (train < dev < test)",
                 "extra_appearances": sum(v["companies"] for v in raw.values()) - NUM_COMPANIES,
                 "companies": int(np.sum(np.bincount(np.concatenate([p[2] for p in parts])) > 1)),
-                "conflicting_records": conflicts,
+                "conflicting_records": found.conflicts,
             },
             "edge_types": list(EDGE_TYPES),
             "edge_type_relations": {
