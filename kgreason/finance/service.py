@@ -457,26 +457,8 @@ class _RequestGuard:
 
 
 # ------------------------------------------------------------------------------------------------ the app
-def create_app(
-    scorer: Scorer,
-    *,
-    audit_log: str | Path,
-    max_batch: int = 256,
-    max_body_bytes: int = 1_000_000,
-    top_reasons: int = 3,
-    audit_fsync: bool = True,
-    scorer_thread_safe: bool = False,
-) -> "FastAPI":
-    """The scoring service over ``scorer``; the audit log is opened (and checked writable) here."""
-    from fastapi import FastAPI, Query, Request
-    from fastapi import Path as PathParam
-    from fastapi.encoders import jsonable_encoder
-    from fastapi.exceptions import RequestValidationError
-    from starlette.exceptions import HTTPException as StarletteHTTPException
-    from starlette.responses import JSONResponse
-
-    import kgreason
-
+def _check_app_settings(scorer: Scorer, max_batch: int, max_body_bytes: int, top_reasons: int) -> None:
+    """Refuse a scorer that is not a :class:`Scorer` and out-of-range limits."""
     if not isinstance(scorer, Scorer):
         raise TypeError(f"scorer must implement kgreason.finance.records.Scorer, got {type(scorer).__name__}")
     if not (isinstance(max_batch, int) and max_batch >= 1):
@@ -485,37 +467,11 @@ def create_app(
         raise ConfigError(f"max_body_bytes must be a positive integer, got {max_body_bytes!r}")
     if not (isinstance(top_reasons, int) and 0 <= top_reasons <= MAX_TOP_REASONS):
         raise ConfigError(f"top_reasons must be an integer in 0..{MAX_TOP_REASONS}, got {top_reasons!r}")
-    audit = AuditLog(audit_log, fsync=audit_fsync)
-    service = _Service(
-        scorer=scorer,
-        audit=audit,
-        known=frozenset(scorer.company_ids()),
-        worker=None if scorer_thread_safe else ThreadPoolExecutor(max_workers=1, thread_name_prefix="scorer"),
-        top_reasons=top_reasons,
-        started=time.monotonic(),
-    )
-    ScoreRequest = _score_request_model(max_batch)
-    errors: dict[int | str, dict[str, Any]] = {
-        404: {"model": ErrorResponse, "description": "Unknown company id(s)."},
-        413: {"model": ErrorResponse, "description": f"Request body over {max_body_bytes} bytes."},
-        500: {"model": ErrorResponse, "description": "The scorer failed; the request id is in the logs."},
-    }
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI):
-        yield
-        audit.close()
 
-    app = FastAPI(
-        title="kgreason risk scoring",
-        version=kgreason.__version__,
-        description=(
-            "Default-risk scores of companies with reasons, explanations and what-if scenarios, from a "
-            f"company-graph model (model {service.model_version}). Every scoring request is audited."
-        ),
-        lifespan=lifespan,
-    )
-    app.state.service = service
+def _add_guard(app: "FastAPI", service: _Service, max_body_bytes: int) -> None:
+    """Add the request guard, which audits every answer no endpoint audited."""
+    from fastapi import Request
 
     def audit_answer(scope: dict[str, Any], status: int) -> None:
         """Audit an answer no endpoint audited (the middleware's own, the framework's, a crash)."""
@@ -535,6 +491,15 @@ def create_app(
 
     app.add_middleware(_RequestGuard, max_body_bytes=max_body_bytes, on_answer=audit_answer)
 
+
+def _add_error_handlers(app: "FastAPI") -> None:
+    """Answer HTTP and validation errors as JSON with the request id."""
+    from fastapi import Request
+    from fastapi.encoders import jsonable_encoder
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+    from starlette.responses import JSONResponse
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse(
@@ -553,6 +518,13 @@ def create_app(
                 "request_id": request.state.request_id,
             },
         )
+
+
+def _add_score(
+    app: "FastAPI", service: _Service, ScoreRequest: type[BaseModel], errors: dict[int | str, dict[str, Any]]
+) -> None:
+    """Add ``POST /score``."""
+    from fastapi import Request
 
     @app.post(
         "/score",
@@ -583,6 +555,12 @@ def create_app(
         return service.handle(
             request, endpoint="/score", company_id=None, sha=_request_sha(request, "/score"), work=work
         )
+
+
+def _add_explain(app: "FastAPI", service: _Service, errors: dict[int | str, dict[str, Any]]) -> None:
+    """Add ``GET /explain/{company_id}``."""
+    from fastapi import Path as PathParam
+    from fastapi import Query, Request
 
     @app.get(
         "/explain/{company_id:path}",
@@ -618,6 +596,11 @@ def create_app(
             work=work,
         )
 
+
+def _add_whatif(app: "FastAPI", service: _Service, errors: dict[int | str, dict[str, Any]]) -> None:
+    """Add ``POST /whatif``."""
+    from fastapi import Request
+
     @app.post(
         "/whatif",
         response_model=WhatIfResponse,
@@ -652,6 +635,10 @@ def create_app(
             work=work,
         )
 
+
+def _add_health(app: "FastAPI", service: _Service) -> None:
+    """Add ``GET /health``."""
+
     @app.get(
         "/health", response_model=HealthResponse, summary="Liveness and the model served", tags=["service"]
     )
@@ -663,6 +650,60 @@ def create_app(
             uptime_s=round(time.monotonic() - service.started, 3),
         )
 
+
+def create_app(
+    scorer: Scorer,
+    *,
+    audit_log: str | Path,
+    max_batch: int = 256,
+    max_body_bytes: int = 1_000_000,
+    top_reasons: int = 3,
+    audit_fsync: bool = True,
+    scorer_thread_safe: bool = False,
+) -> "FastAPI":
+    """The scoring service over ``scorer``; the audit log is opened (and checked writable) here."""
+    from fastapi import FastAPI
+
+    import kgreason
+
+    _check_app_settings(scorer, max_batch, max_body_bytes, top_reasons)
+    audit = AuditLog(audit_log, fsync=audit_fsync)
+    service = _Service(
+        scorer=scorer,
+        audit=audit,
+        known=frozenset(scorer.company_ids()),
+        worker=None if scorer_thread_safe else ThreadPoolExecutor(max_workers=1, thread_name_prefix="scorer"),
+        top_reasons=top_reasons,
+        started=time.monotonic(),
+    )
+    ScoreRequest = _score_request_model(max_batch)
+    errors: dict[int | str, dict[str, Any]] = {
+        404: {"model": ErrorResponse, "description": "Unknown company id(s)."},
+        413: {"model": ErrorResponse, "description": f"Request body over {max_body_bytes} bytes."},
+        500: {"model": ErrorResponse, "description": "The scorer failed; the request id is in the logs."},
+    }
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        audit.close()
+
+    app = FastAPI(
+        title="kgreason risk scoring",
+        version=kgreason.__version__,
+        description=(
+            "Default-risk scores of companies with reasons, explanations and what-if scenarios, from a "
+            f"company-graph model (model {service.model_version}). Every scoring request is audited."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    _add_guard(app, service, max_body_bytes)
+    _add_error_handlers(app)
+    _add_score(app, service, ScoreRequest, errors)
+    _add_explain(app, service, errors)
+    _add_whatif(app, service, errors)
+    _add_health(app, service)
     return app
 
 
