@@ -39,25 +39,11 @@ def _csv(header: list[str], rows: list[list[str]]) -> str:
     return out.getvalue()
 
 
-def write_company_csv(graph: CompanyGraph, folder: str | Path) -> Path:
-    """Write ``graph`` into ``folder`` (created if needed) and return the folder.
-
-    ``inIndustry`` / ``inRegion`` edges of ``industry:<v>`` / ``region:<v>`` nodes (one per company, weight 1)
-    become the ``industry`` / ``region`` columns; every other edge goes to ``edges.csv``.
-
-    Raises:
-        CompanyGraphError: the graph is invalid or a feature is named like a reserved column.
-    """
-    graph.validate()
-    folder = Path(folder)
-    names: dict[str, str] = graph.metadata.get("names", {}) or {}
-    clash = [f for f in graph.feature_names if f in COMPANY_COLUMNS or f == "defaulted"]
-    if clash:
-        raise CompanyGraphError(f"{graph.name}: features named like reserved columns: {clash}")
+def _group_columns(graph: CompanyGraph) -> tuple[dict[str, dict[int, str]], set[int]]:
+    """The ``industry`` / ``region`` column of each company row (from its one prefixed group node, weight 1)
+    and the edge indices folded into them."""
     nodes, kinds = graph.nodes, graph.kinds
     rows = {int(node): row for row, node in enumerate(graph.companies)}
-
-    # group columns: one prefixed industry / region node per company, weight 1
     columns: dict[str, dict[int, str]] = {"industry": {}, "region": {}}
     folded: set[int] = set()
     for relation, column, prefix, kind in (
@@ -83,10 +69,12 @@ def write_company_csv(graph: CompanyGraph, folder: str | Path) -> Path:
             ):
                 columns[column][rows[head]] = key[len(prefix) :]
                 folded.add(m)
+    return columns, folded
 
-    if np.any((kinds == COMPANY) & ~np.isin(np.arange(len(nodes)), graph.companies)):
-        raise CompanyGraphError(f"{graph.name}: a Company node has no company row")
 
+def _companies_csv(graph: CompanyGraph, names: dict[str, str], columns: dict[str, dict[int, str]]) -> str:
+    """companies.csv: id, name (when any company has one), features, group columns, period and split."""
+    nodes = graph.nodes
     header = ["company_id"]
     if any(nodes[int(n)] in names for n in graph.companies):
         header.append("name")
@@ -103,9 +91,13 @@ def write_company_csv(graph: CompanyGraph, folder: str | Path) -> Path:
         cells += [str(int(graph.periods[row])) if graph.periods[row] else ""] * has_period
         cells += [str(graph.splits[row])] * has_split
         company_rows.append(cells)
+    return _csv(header, company_rows)
 
-    files = {
-        "companies.csv": _csv(header, company_rows),
+
+def _other_files(graph: CompanyGraph, names: dict[str, str], folded: set[int]) -> dict[str, str]:
+    """The text of every file but companies.csv (edges.csv leaves out the ``folded`` edges)."""
+    nodes, kinds = graph.nodes, graph.kinds
+    return {
         "persons.csv": _csv(
             ["person_id", "name"],
             [[nodes[i], names.get(nodes[i], "")] for i in np.flatnonzero(kinds == _PERSON)],
@@ -152,6 +144,27 @@ def write_company_csv(graph: CompanyGraph, folder: str | Path) -> Path:
             ],
         ),
     }
+
+
+def write_company_csv(graph: CompanyGraph, folder: str | Path) -> Path:
+    """Write ``graph`` into ``folder`` (created if needed) and return the folder.
+
+    ``inIndustry`` / ``inRegion`` edges of ``industry:<v>`` / ``region:<v>`` nodes (one per company, weight 1)
+    become the ``industry`` / ``region`` columns; every other edge goes to ``edges.csv``.
+
+    Raises:
+        CompanyGraphError: the graph is invalid or a feature is named like a reserved column.
+    """
+    graph.validate()
+    folder = Path(folder)
+    names: dict[str, str] = graph.metadata.get("names", {}) or {}
+    clash = [f for f in graph.feature_names if f in COMPANY_COLUMNS or f == "defaulted"]
+    if clash:
+        raise CompanyGraphError(f"{graph.name}: features named like reserved columns: {clash}")
+    columns, folded = _group_columns(graph)
+    if np.any((graph.kinds == COMPANY) & ~np.isin(np.arange(len(graph.nodes)), graph.companies)):
+        raise CompanyGraphError(f"{graph.name}: a Company node has no company row")
+    files = {"companies.csv": _companies_csv(graph, names, columns), **_other_files(graph, names, folded)}
     folder.mkdir(parents=True, exist_ok=True)
     for file_name, text in files.items():
         atomic_write_text(folder / file_name, text)
