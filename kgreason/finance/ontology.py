@@ -10,6 +10,7 @@ import difflib
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kgreason.core.errors import KBFormatError
 
@@ -152,70 +153,80 @@ def load_ontology(path: str | Path | None = None) -> FinanceOntology:
     return _load(str(Path(path).resolve() if path is not None else ontology_path()))
 
 
-@functools.lru_cache(maxsize=4)
-def _load(path_text: str) -> FinanceOntology:
-    import rdflib
-    from rdflib.collection import Collection
-    from rdflib.namespace import OWL, RDF, RDFS
+class _Terms:
+    """Reads the terms of a parsed ontology graph, raising :class:`KBFormatError` naming ``path``."""
 
-    path = Path(path_text)
-    graph = rdflib.Graph()
-    try:
-        graph.parse(path, format=rdflib.util.guess_format(path.name) or "turtle")
-    except FileNotFoundError:
-        raise KBFormatError("ontology file not found", path=path) from None
-    except Exception as err:  # rdflib raises many parser error types
-        raise KBFormatError(f"cannot parse the ontology: {err}", path=path, expected="Turtle") from err
-    fin = rdflib.Namespace(FIN)
+    def __init__(self, graph: Any, path: Path) -> None:
+        import rdflib
 
-    def local(term: rdflib.term.Node) -> str:
+        self.graph, self.path, self.fin = graph, path, rdflib.Namespace(FIN)
+
+    def local(self, term: Any) -> str:
+        """The name of a ``fin:`` term."""
         text = str(term)
         if not text.startswith(FIN):
-            raise KBFormatError(f"{text} is outside the finance namespace {FIN}", path=path)
+            raise KBFormatError(f"{text} is outside the finance namespace {FIN}", path=self.path)
         return text[len(FIN) :]
 
-    def text(subject: rdflib.term.Node, predicate: rdflib.term.Node) -> str:
-        value = graph.value(subject, predicate)
+    def text(self, subject: Any, predicate: Any) -> str:
+        """The literal value of ``predicate`` on ``subject`` ('' if none)."""
+        value = self.graph.value(subject, predicate)
         return "" if value is None else str(value)
 
-    def class_list(subject: rdflib.term.Node, predicate: rdflib.term.Node) -> tuple[str, ...]:
+    def class_list(self, subject: Any, predicate: Any) -> tuple[str, ...]:
+        """The class names (or xsd datatype) a domain / range names: one class or an ``owl:unionOf``."""
+        import rdflib
+        from rdflib.collection import Collection
+        from rdflib.namespace import OWL
+
+        graph = self.graph
         value = graph.value(subject, predicate)
         if value is None:
-            raise KBFormatError(f"{local(subject)} has no {predicate.n3(graph.namespace_manager)}", path=path)
+            raise KBFormatError(
+                f"{self.local(subject)} has no {predicate.n3(graph.namespace_manager)}", path=self.path
+            )
         if isinstance(value, rdflib.BNode):
             members = graph.value(value, OWL.unionOf)
             if members is None:
-                raise KBFormatError(f"{local(subject)}: blank {predicate} without owl:unionOf", path=path)
-            return tuple(local(m) for m in Collection(graph, members))
+                raise KBFormatError(
+                    f"{self.local(subject)}: blank {predicate} without owl:unionOf", path=self.path
+                )
+            return tuple(self.local(m) for m in Collection(graph, members))
         if str(value).startswith(FIN):
-            return (local(value),)
+            return (self.local(value),)
         return (value.n3(graph.namespace_manager),)  # xsd datatypes
 
-    def ordered(kind: rdflib.term.Node) -> list[rdflib.term.Node]:
+    def ordered(self, kind: Any) -> list[Any]:
+        """The ``fin:`` resources typed ``kind``, in declaration order."""
+        import rdflib
+        from rdflib.namespace import RDF
+
         # rdflib's memory store yields subjects in parse order, i.e. declaration order in the file
         return [
             s
-            for s in graph.subjects(RDF.type, kind)
+            for s in self.graph.subjects(RDF.type, kind)
             if isinstance(s, rdflib.URIRef) and str(s).startswith(FIN)
         ]
 
-    classes = {
-        local(c): ClassSpec(local(c), text(c, fin.nodeKind), text(c, RDFS.label), text(c, RDFS.comment))
-        for c in ordered(OWL.Class)
-    }
+
+def _object_properties(
+    terms: _Terms, classes: dict[str, ClassSpec], lawsuit: dict[str, AttributeSpec | RelationSpec]
+) -> tuple[dict[str, RelationSpec], dict[str, SmesdMapping]]:
+    """The relations and the SMEsD edge type mappings; lawsuit object properties go into ``lawsuit``."""
+    from rdflib.namespace import OWL, RDFS
+
+    graph, fin, path = terms.graph, terms.fin, terms.path
     relations: dict[str, RelationSpec] = {}
-    lawsuit: dict[str, AttributeSpec | RelationSpec] = {}
-    attributes: dict[str, AttributeSpec] = {}
     smesd: dict[str, SmesdMapping] = {}
-    for prop in ordered(OWL.ObjectProperty):
-        name = local(prop)
+    for prop in terms.ordered(OWL.ObjectProperty):
+        name = terms.local(prop)
         spec = RelationSpec(
             name=name,
-            domain=class_list(prop, RDFS.domain),
-            range=class_list(prop, RDFS.range),
+            domain=terms.class_list(prop, RDFS.domain),
+            range=terms.class_list(prop, RDFS.range),
             ownership=bool(graph.value(prop, fin.ownership) and graph.value(prop, fin.ownership).toPython()),
-            label=text(prop, RDFS.label),
-            comment=text(prop, RDFS.comment),
+            label=terms.text(prop, RDFS.label),
+            comment=terms.text(prop, RDFS.comment),
             smesd=tuple(sorted(str(v) for v in graph.objects(prop, fin.smesdEdgeType))),
             smesd_inverse=tuple(sorted(str(v) for v in graph.objects(prop, fin.smesdInverseEdgeType))),
         )
@@ -235,18 +246,58 @@ def _load(path_text: str) -> FinanceOntology:
             if edge_type in smesd:
                 raise KBFormatError(f"SMEsD edge type {edge_type!r} is mapped twice", path=path)
             smesd[edge_type] = SmesdMapping(edge_type, name, inverse)
-    for prop in ordered(OWL.DatatypeProperty):
-        name = local(prop)
-        domain = class_list(prop, RDFS.domain)
-        feature = graph.value(prop, fin.featureName)
+    return relations, smesd
+
+
+def _datatype_properties(
+    terms: _Terms, lawsuit: dict[str, AttributeSpec | RelationSpec]
+) -> dict[str, AttributeSpec]:
+    """The company attributes; lawsuit datatype properties go into ``lawsuit``."""
+    from rdflib.namespace import OWL, RDFS
+
+    attributes: dict[str, AttributeSpec] = {}
+    for prop in terms.ordered(OWL.DatatypeProperty):
+        name = terms.local(prop)
+        domain = terms.class_list(prop, RDFS.domain)
+        feature = terms.graph.value(prop, terms.fin.featureName)
         spec = AttributeSpec(
             name=name,
-            datatype=class_list(prop, RDFS.range)[0],
+            datatype=terms.class_list(prop, RDFS.range)[0],
             feature=None if feature is None else str(feature),
-            label=text(prop, RDFS.label),
-            comment=text(prop, RDFS.comment),
+            label=terms.text(prop, RDFS.label),
+            comment=terms.text(prop, RDFS.comment),
         )
         (lawsuit if "Lawsuit" in domain else attributes)[name] = spec
+    return attributes
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path_text: str) -> FinanceOntology:
+    """Parse the ontology at ``path_text`` (cached)."""
+    import rdflib
+    from rdflib.namespace import OWL, RDFS
+
+    path = Path(path_text)
+    graph = rdflib.Graph()
+    try:
+        graph.parse(path, format=rdflib.util.guess_format(path.name) or "turtle")
+    except FileNotFoundError:
+        raise KBFormatError("ontology file not found", path=path) from None
+    except Exception as err:  # rdflib raises many parser error types
+        raise KBFormatError(f"cannot parse the ontology: {err}", path=path, expected="Turtle") from err
+    terms = _Terms(graph, path)
+    classes = {
+        terms.local(c): ClassSpec(
+            terms.local(c),
+            terms.text(c, terms.fin.nodeKind),
+            terms.text(c, RDFS.label),
+            terms.text(c, RDFS.comment),
+        )
+        for c in terms.ordered(OWL.Class)
+    }
+    lawsuit: dict[str, AttributeSpec | RelationSpec] = {}
+    relations, smesd = _object_properties(terms, classes, lawsuit)
+    attributes = _datatype_properties(terms, lawsuit)
     return FinanceOntology(
         path=path,
         classes=classes,
