@@ -19,6 +19,7 @@ from kgreason.cli.kge import kge_app
 from kgreason.cli.rules import rules_app
 from kgreason.core.config import parse_seeds
 from kgreason.core.errors import KGReasonError, exit_with_error
+from kgreason.core.paths import use_data_dir
 
 DEBUG_ENV = "KGREASON_DEBUG"
 
@@ -88,8 +89,7 @@ def _root(
 
 
 def _set_data_dir(data_dir: Path | None) -> None:
-    if data_dir is not None:
-        os.environ["KGREASON_DATA"] = str(data_dir)
+    use_data_dir(data_dir)
 
 
 def _open(path: str, fmt: str | None, **kwargs: Any):

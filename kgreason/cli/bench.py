@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ import typer
 
 from kgreason.core.config import parse_seeds
 from kgreason.core.errors import KGReasonError, exit_with_error
+from kgreason.core.paths import use_data_dir
 
 #: Reports of a suite run go under the working folder's runs/, never over committed files or into the package.
 REPORTS_DIR = Path("runs") / "reports"
@@ -75,8 +75,7 @@ def reasoning(
     from kgreason.bench.report import markdown_table, write_report
     from kgreason.bench.suite import load_suite
 
-    if data_dir is not None:
-        os.environ["KGREASON_DATA"] = str(data_dir)
+    use_data_dir(data_dir)
     try:
         config = load_suite(suite, overrides=list(overrides or []))
         seed_list = parse_seeds(seeds)
@@ -138,8 +137,7 @@ def finance(
     """Train every risk-model variant and baseline of a finance suite on the same splits; print one table."""
     from kgreason.finance.bench import FinanceSuiteRunner, load_finance_suite, markdown_table, write_report
 
-    if data_dir is not None:
-        os.environ["KGREASON_DATA"] = str(data_dir)
+    use_data_dir(data_dir)
     try:
         config = load_finance_suite(suite, overrides=list(overrides or []))
         seed_list = parse_seeds(seeds)

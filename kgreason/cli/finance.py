@@ -6,7 +6,6 @@ import contextlib
 import csv
 import json
 import logging
-import os
 import shlex
 import sys
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ import typer
 
 from kgreason.core.config import parse_seeds
 from kgreason.core.errors import KGReasonError, exit_with_error
+from kgreason.core.paths import use_data_dir
 
 if TYPE_CHECKING:
     from kgreason.finance.graph import CompanyGraph
@@ -41,8 +41,7 @@ DataDirOption = Annotated[
 
 
 def _set_data_dir(data_dir: Path | None) -> None:
-    if data_dir is not None:
-        os.environ["KGREASON_DATA"] = str(data_dir)
+    use_data_dir(data_dir)
 
 
 class _EchoLog(logging.Handler):

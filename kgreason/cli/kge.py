@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from kgreason.core.errors import KGReasonError, exit_with_error
+from kgreason.core.paths import use_data_dir
 
 kge_app = typer.Typer(
     help="Knowledge-graph embeddings (TransE, DistMult, ComplEx, RotatE): train, and evaluate with filtered "
@@ -46,8 +46,7 @@ ThreadsOption = Annotated[
 
 
 def _setup(data_dir: Path | None, threads: int | None) -> None:
-    if data_dir is not None:
-        os.environ["KGREASON_DATA"] = str(data_dir)
+    use_data_dir(data_dir)
     if threads is not None:
         import torch
 

@@ -63,3 +63,9 @@ def cache_dir() -> Path:
         os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "kgreason"
     )
     return Path(root)
+
+
+def use_data_dir(path: str | Path | None) -> None:
+    """Point :func:`data_dir` at ``path`` for this process (sets ``$KGREASON_DATA``); ``None`` changes nothing."""
+    if path is not None:
+        os.environ[DATA_ENV] = str(path)
