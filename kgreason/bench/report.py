@@ -4,12 +4,41 @@ written as Markdown and JSON, and a plot of accuracy against depth per variant (
 from __future__ import annotations
 
 import json
+import math
+import statistics
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from kgreason.bench.reasoning import ReasoningReport, VariantRun, mean_std
 from kgreason.core.atomic import atomic_path, atomic_write_text
+
+
+def finite_mean_std(values: list[float | None]) -> tuple[float, float]:
+    """Mean and sample std of the finite values (std 0 for one value); ``(nan, nan)`` when none are."""
+    present = [v for v in values if v is not None and math.isfinite(v)]
+    if not present:
+        return (float("nan"), float("nan"))
+    return statistics.fmean(present), statistics.stdev(present) if len(present) > 1 else 0.0
+
+
+def format_mean_std(pair: tuple[float, float], digits: int = 3) -> str:
+    """``mean ± std`` to ``digits`` decimals; ``–`` when the mean is not finite."""
+    mean, std = pair
+    if not math.isfinite(mean):
+        return "–"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def write_text_reports(
+    output_dir: str | Path, stem: str, *, markdown: str, payload: Any, default: Any = str
+) -> tuple[Path, Path]:
+    """``<output_dir>/<stem>.md`` and ``.json`` (``payload``, indented), each written atomically."""
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    md = atomic_write_text(out / f"{stem}.md", markdown)
+    js = atomic_write_text(out / f"{stem}.json", json.dumps(payload, indent=2, default=default) + "\n")
+    return md, js
 
 
 def _groups(report: ReasoningReport) -> dict[str, list[VariantRun]]:
@@ -221,14 +250,13 @@ def plot_accuracy(report: ReasoningReport, path: Path) -> Path:
 
 def write_report(report: ReasoningReport, output_dir: str | Path, *, command: str) -> list[Path]:
     """``<output_dir>/reasoning-<suite>.{md,json,png}``, each written atomically."""
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    stem = output_dir / f"reasoning-{report.suite.name}"
-    md = atomic_write_text(stem.with_suffix(".md"), report_markdown(report, command=command))
-    js = atomic_write_text(
-        stem.with_suffix(".json"),
-        json.dumps(report_json(report, command=command), indent=2, default=str) + "\n",
+    name = f"reasoning-{report.suite.name}"
+    md, js = write_text_reports(
+        output_dir,
+        name,
+        markdown=report_markdown(report, command=command),
+        payload=report_json(report, command=command),
     )
-    png = plot_accuracy(report, stem.with_suffix(".png"))
+    png = plot_accuracy(report, Path(output_dir) / f"{name}.png")
     report.files = [md, js, png]
     return report.files

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -227,15 +226,10 @@ def _test_scores(path: Path) -> tuple[list[float], list[int]]:
 
 
 # ------------------------------------------------------------------------------------------------ report
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    values = [v for v in values if v is not None and np.isfinite(v)]
-    if not values:
-        return (float("nan"), float("nan"))
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
-
-
 def aggregate(report: FinanceReport) -> list[dict[str, Any]]:
     """One row per variant: mean ± std over seeds of the test metrics, dev AUC, score PSI and time."""
+    from kgreason.bench.report import finite_mean_std as _mean_std
+
     rows = []
     for variant in report.suite.variants:
         runs = [r for r in report.results if r.variant == variant]
@@ -251,14 +245,9 @@ def aggregate(report: FinanceReport) -> list[dict[str, Any]]:
     return rows
 
 
-def _fmt(pair: tuple[float, float], digits: int = 3) -> str:
-    mean, std = pair
-    if not np.isfinite(mean):
-        return "–"
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
-
-
 def markdown_table(report: FinanceReport) -> str:
+    from kgreason.bench.report import format_mean_std as _fmt
+
     lines = [
         "| variant | test AUC | KS | Gini | F1 | Brier | ECE | dev AUC | score PSI | train s |",
         "|---|---|---|---|---|---|---|---|---|---|",
@@ -311,13 +300,11 @@ def report_markdown(report: FinanceReport, *, command: str) -> str:
 
 def write_report(report: FinanceReport, output_dir: str | Path, *, command: str) -> list[Path]:
     """``finance-<suite>.md``, ``.json``, ``-roc.png`` and ``-reliability.png`` (first seed), written atomically."""
-    from kgreason.core.atomic import atomic_write_text
+    from kgreason.bench.report import write_text_reports
     from kgreason.finance.plots import reliability_diagram, roc_plot
 
     out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     stem = f"finance-{report.suite.name}"
-    md = atomic_write_text(out / f"{stem}.md", report_markdown(report, command=command))
     payload = {
         "suite": dataclasses.asdict(report.suite),
         "command": command,
@@ -331,7 +318,9 @@ def write_report(report: FinanceReport, output_dir: str | Path, *, command: str)
         "recovery": report.recovery,
         "seconds": report.seconds,
     }
-    js = atomic_write_text(out / f"{stem}.json", json.dumps(payload, indent=2, default=float) + "\n")
+    md, js = write_text_reports(
+        out, stem, markdown=report_markdown(report, command=command), payload=payload, default=float
+    )
     first = min(r.seed for r in report.results)
     curves = {
         r.variant: (np.asarray(r.test_labels), np.asarray(r.test_probabilities))
