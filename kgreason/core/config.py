@@ -13,7 +13,7 @@ import dataclasses
 import os
 import types
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -43,7 +43,8 @@ class Check:
         note: shown after the expected range, e.g. ``0: all``.
         path: a file or folder; a relative one in a config file resolves against the file's folder first.
         must_exist: the path must exist (a value in ``names`` is a name, not a path).
-        names: values that name something instead of a path (``kinship``, ``embedded``).
+        names: values that name something instead of a path (``kinship``, ``embedded``), or a callable
+            returning them (a registry's names, read when the config is checked).
         unless: a sibling key; when it is set, the value need not exist (e.g. a plug-in's source).
     """
 
@@ -56,7 +57,12 @@ class Check:
     note: str | None = None
     path: bool = False
     must_exist: bool = False
-    names: tuple[str, ...] = ()
+    names: tuple[str, ...] | Callable[[], Iterable[str]] = ()
+
+    def name_choices(self) -> tuple[str, ...]:
+        """The values of ``names`` (calling it when it is a callable)."""
+        return tuple(self.names()) if callable(self.names) else self.names
+
     unless: str | None = None
 
     def expected(self, number: str) -> str:
@@ -408,7 +414,13 @@ def _resolve_paths(
                 _resolve_paths(hint, value, base=base, source=source, overridden=overridden, prefix=key)
             continue
         check = field_check(f)
-        if check is None or not check.path or not isinstance(value, str) or not value or value in check.names:
+        if (
+            check is None
+            or not check.path
+            or not isinstance(value, str)
+            or not value
+            or value in check.name_choices()
+        ):
             continue
         from_file = not any(key[:i] in overridden for i in range(1, len(key) + 1))
         found, looked = _find_path(value, base if from_file else None)
@@ -416,7 +428,8 @@ def _resolve_paths(
             data[f.name] = found
         elif check.must_exist and not (check.unless and data.get(check.unless) is not None):
             where = f"{source}: " if from_file and source is not None else ""
-            names = f", or {' or '.join(check.names)}" if check.names else ""
+            choices = check.name_choices()
+            names = f", or {' or '.join(choices)}" if choices else ""
             raise ConfigError(
                 f"{where}{'.'.join(key)} {value!r}: no such file or folder; looked for {', '.join(looked)} "
                 f"(expected an existing file or folder{names})"

@@ -44,15 +44,26 @@ class Registry(Generic[T]):
         self.kind = kind
         self.entry_point_group = entry_point_group
         self._items: dict[str, T] = {}
+        self._aliases: dict[str, str] = {}
         self._entry_points_loaded = False
 
-    def register(self, name: str, obj: T | None = None, *, overwrite: bool = False) -> Any:
-        """Register ``obj`` under ``name``; without ``obj`` return a decorator."""
+    def register(
+        self, name: str, obj: T | None = None, *, aliases: tuple[str, ...] = (), overwrite: bool = False
+    ) -> Any:
+        """Register ``obj`` under ``name`` (and other names, ``aliases``); without ``obj`` return a decorator.
+
+        An alias resolves like its name but is not listed by :meth:`names` (e.g. a versioned name beside the
+        short name saved models already carry).
+        """
 
         def add(item: T) -> T:
             if name in self._items and self._items[name] is not item and not overwrite:
                 raise RegistryError(f"{self.kind} {name!r} is already registered")
+            for alias in aliases:
+                if self._aliases.get(alias, name) != name and not overwrite:
+                    raise RegistryError(f"{self.kind} alias {alias!r} already names {self._aliases[alias]!r}")
             self._items[name] = item
+            self._aliases.update(dict.fromkeys(aliases, name))
             return item
 
         return add if obj is None else add(obj)
@@ -61,6 +72,7 @@ class Registry(Generic[T]):
         """Remove ``name`` (for tests and for replacing a component at run time)."""
         self._load_entry_points()
         self._items.pop(name, None)
+        self._aliases = {a: n for a, n in self._aliases.items() if n != name and a != name}
 
     def _load_entry_points(self) -> None:
         if self._entry_points_loaded or self.entry_point_group is None:
@@ -82,9 +94,19 @@ class Registry(Generic[T]):
         self._load_entry_points()
         return sorted(self._items)
 
+    def aliases(self) -> dict[str, str]:
+        """Each alias and the name it resolves to."""
+        self._load_entry_points()
+        return dict(sorted(self._aliases.items()))
+
+    def canonical(self, name: str) -> str:
+        """The registered name ``name`` stands for (itself unless it is an alias)."""
+        self._load_entry_points()
+        return name if name in self._items else self._aliases.get(name, name)
+
     def __contains__(self, name: object) -> bool:
         self._load_entry_points()
-        return name in self._items
+        return name in self._items or name in self._aliases
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
@@ -96,10 +118,11 @@ class Registry(Generic[T]):
         built-ins costs no import.
         """
         self._load_entry_points()
+        name = self.canonical(name)
         try:
             item = self._items[name]
         except KeyError:
-            names = sorted(self._items)
+            names = sorted([*self._items, *self._aliases])
             raise RegistryError(
                 f"unknown {self.kind} {name!r}.{did_you_mean(name, names)} Registered: {', '.join(names) or 'none'}"
             ) from None

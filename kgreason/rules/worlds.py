@@ -7,6 +7,7 @@ the story's own facts, from which forward chaining alone answers a clean story.
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -35,8 +36,16 @@ def example_worlds(examples: Sequence[Example], *, facts: bool = False) -> list[
 
 
 def resolve_rules(name_or_path: str) -> RuleSet:
-    """``kinship`` (the shipped kinship rules) or the path of a rule file."""
-    from kgreason.rules.kinship import kinship_rules
-    from kgreason.rules.language import load_rules
+    """A registered rule set (:data:`~kgreason.rules.sets.rule_sets`: ``kinship``) or the path of a rule file.
 
-    return kinship_rules() if name_or_path == "kinship" else load_rules(name_or_path)
+    Raises:
+        RegistryError: neither a registered name nor an existing file (with a did-you-mean).
+    """
+    from kgreason.rules.language import load_rules
+    from kgreason.rules.sets import rule_sets
+
+    if name_or_path in rule_sets:
+        return rule_sets.get(name_or_path)()
+    if Path(name_or_path).is_file():
+        return load_rules(name_or_path)
+    return rule_sets.get(name_or_path)()  # raises: unknown name, with the registered ones listed

@@ -10,6 +10,13 @@ from kgreason.models.config import ModelConfig
 from kgreason.training.config import TrainerConfig
 
 
+def rule_set_names() -> list[str]:
+    """The registered rule-set names and aliases a config's ``knowledge.rules`` may give instead of a path."""
+    from kgreason.rules.sets import rule_sets
+
+    return [*rule_sets.names(), *rule_sets.aliases()]
+
+
 @dataclass
 class DataConfig:
     """Which dataset to read (a registered reader, see ``kgreason.data.readers``).
@@ -34,14 +41,14 @@ class KnowledgeConfig:
     """The knowledge base and retrieval for the graph variants (unused by ``model.variant: text``), and the rules.
 
     Attributes:
-        rules: rule file for the soft rule-constraint loss (``model.constraint_weight`` > 0): ``kinship`` (the
-            shipped kinship rules) or a path.
+        rules: rule file for the soft rule-constraint loss (``model.constraint_weight`` > 0): a registered rule
+            set (``kinship``: the shipped kinship rules; :data:`kgreason.rules.sets.rule_sets`) or a path.
         rule_facts: let the constraints see each example's own facts, not only its people's genders.
     """
 
     kb: KBConfig = field(default_factory=KBConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
-    rules: str | None = setting(None, path=True, must_exist=True, names=("kinship",))
+    rules: str | None = setting(None, path=True, must_exist=True, names=rule_set_names)
     rule_facts: bool = False
 
 

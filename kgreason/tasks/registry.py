@@ -16,13 +16,28 @@ from kgreason.core.errors import ConfigError
 from kgreason.core.registry import Registry, did_you_mean
 from kgreason.tasks.base import Task
 
-#: Registered task classes (built-ins plus the ``kgreason.tasks`` entry points).
+#: Registered task classes (built-ins plus the ``kgreason.tasks`` entry points). Each built-in also answers to a
+#: versioned name (``kgreason.SequenceClassification.v1``); saved models carry the short name.
 tasks: Registry[type[Task]] = Registry(kind="task", entry_point_group="kgreason.tasks")
 
-tasks.register("sequence_classification", "kgreason.tasks.sequence:SequenceClassificationTask")
-tasks.register("token_classification", "kgreason.tasks.token:TokenClassificationTask")
-tasks.register("relation_classification", "kgreason.tasks.relation:RelationClassificationTask")
-tasks.register("multiple_choice", "kgreason.tasks.choice:MultipleChoiceTask")
+tasks.register(
+    "sequence_classification",
+    aliases=("kgreason.SequenceClassification.v1",),
+    obj="kgreason.tasks.sequence:SequenceClassificationTask",
+)
+tasks.register(
+    "token_classification",
+    aliases=("kgreason.TokenClassification.v1",),
+    obj="kgreason.tasks.token:TokenClassificationTask",
+)
+tasks.register(
+    "relation_classification",
+    aliases=("kgreason.RelationClassification.v1",),
+    obj="kgreason.tasks.relation:RelationClassificationTask",
+)
+tasks.register(
+    "multiple_choice", aliases=("kgreason.MultipleChoice.v1",), obj="kgreason.tasks.choice:MultipleChoiceTask"
+)
 
 
 def build_task(name: str, *, labels: Sequence[str] = (), **options: Any) -> Task:
