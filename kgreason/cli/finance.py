@@ -381,13 +381,12 @@ CSV_FOLDER = "a folder with companies.csv (and labels.csv)"
 def _load_graph(path: Path) -> CompanyGraph:
     """The company graph of a CSV folder or an RDF file; anything else is a :class:`FinanceDataError`."""
     from kgreason.finance.errors import FinanceDataError
+    from kgreason.finance.sources import company_graph_sources
     from kgreason.kb.sources import RDF_EXTENSIONS
 
     rdf = ", ".join(sorted(RDF_EXTENSIONS)) + " (optionally .gz)"
     if path.is_dir():
-        from kgreason.finance.csv_loader import load_company_csv
-
-        return load_company_csv(path)
+        return company_graph_sources.get("kgreason.finance.CSV.v1")(path=str(path))
     if not path.exists():
         raise FinanceDataError(
             "not found", path=path, expected=f"{CSV_FOLDER}, or an RDF file using the finance ontology"
@@ -406,9 +405,7 @@ def _load_graph(path: Path) -> CompanyGraph:
             path=path,
             expected=f"{CSV_FOLDER}, or an RDF file ending in {rdf}",
         )
-    from kgreason.finance.rdf_loader import load_company_rdf
-
-    return load_company_rdf(path)
+    return company_graph_sources.get("kgreason.finance.RDF.v1")(path=str(path))
 
 
 def command_line() -> str:

@@ -12,8 +12,6 @@ from kgreason.finance.dataset import FeaturizerConfig
 from kgreason.models.config import GNNConfig, ModelConfig
 from kgreason.training.config import TrainerConfig
 
-#: Company-graph sources.
-SOURCES = ("generator", "smesd", "csv", "rdf")
 #: Risk model variants: the shared fused model's variants (``text``, ``graph``, ``fused``).
 RISK_VARIANTS = ("text", "graph", "fused")
 CALIBRATIONS = ("auto", "platt", "isotonic", "none")
@@ -37,13 +35,15 @@ class GraphSourceConfig:
     """Where the company graph comes from.
 
     Attributes:
-        source: ``generator`` (the embedded company-graph generator), ``smesd`` (the SMEsD release in the data
-            folder), ``csv`` (a folder with companies.csv, edges.csv, labels.csv[, texts.csv]) or ``rdf`` (a
-            Turtle / N-Triples / RDF-XML file using the finance ontology).
+        source: a registered company-graph source (:data:`kgreason.finance.sources.company_graph_sources`):
+            ``generator`` (the embedded company-graph generator), ``smesd`` (the SMEsD release in the data
+            folder), ``csv`` (a folder with companies.csv, edges.csv, labels.csv[, texts.csv]), ``rdf`` (a
+            Turtle / N-Triples / RDF-XML file using the finance ontology), their versioned names
+            (``kgreason.finance.CSV.v1``, ...) or a plug-in's name.
         path: the CSV folder or RDF file (``csv`` / ``rdf``).
         data_dir: folder of the public data (default: ``$KGREASON_DATA``, else ``../shared/data``); the generator
             draws news from its Financial PhraseBank when present.
-        options: generator settings (e.g. ``{num_companies: 3000, seed: 7}``), see
+        options: the source's settings; the generator's (e.g. ``{num_companies: 3000, seed: 7}``), see
             :class:`kgreason.finance.generator.GeneratorConfig`.
         split_seed: seed of the default split: when no labelled company has a split (a ``labels.csv`` without
             a ``split`` column, an RDF file without ``fin:split``), the labelled companies get a seeded

@@ -66,9 +66,10 @@ def contagion_recovery(
     from kgreason.finance.causal import default_probabilities, true_contagion_effect
     from kgreason.finance.generator import GeneratorConfig, generate_company_graph
     from kgreason.finance.scoring import RiskScorer
+    from kgreason.finance.sources import source_name
     from kgreason.probes.effects import bootstrap_ci
 
-    if graph_config.source != "generator":
+    if source_name(graph_config.source) != "kgreason.finance.Generator.v1":
         raise ValueError("contagion recovery needs the generator's causal world (data.source: generator)")
     root = data_dir(graph_config.data_dir)
     generated = generate_company_graph(

@@ -32,10 +32,11 @@ from kgreason.finance.checks import (
     missing_splits,
     split_counts,
 )
-from kgreason.finance.config import CALIBRATIONS, RISK_VARIANTS, SOURCES, GraphSourceConfig, RiskConfig
+from kgreason.finance.config import CALIBRATIONS, RISK_VARIANTS, GraphSourceConfig, RiskConfig
 from kgreason.finance.dataset import RISK_LABELS, CompanyFeaturizer, RiskTask
 from kgreason.finance.errors import FinanceDataError
 from kgreason.finance.graph import CompanyGraph
+from kgreason.finance.sources import read_company_graph
 
 logger = logging.getLogger(__name__)
 
@@ -45,35 +46,14 @@ _GRAPHS: dict[str, CompanyGraph] = {}
 def load_company_graph(config: GraphSourceConfig) -> CompanyGraph:
     """The company graph a config names (kept in memory per source, so seeds and variants share one).
 
+    ``data.source`` is a registered company-graph source (:data:`kgreason.finance.sources.company_graph_sources`).
+
     Labelled companies without any split get the seeded stratified default split (logged at INFO).
     """
     key = json.dumps(dataclasses.asdict(config), sort_keys=True, default=str)
     if key in _GRAPHS:
         return _GRAPHS[key]
-    if config.source not in SOURCES:
-        raise ConfigError(f"data.source must be one of {', '.join(SOURCES)}, got {config.source!r}")
-    if config.source == "generator":
-        from kgreason.finance.generator import read_company_generator
-
-        graph = read_company_generator(data_dir=config.data_dir, **config.options)
-    elif config.source == "smesd":
-        from kgreason.finance.smesd import read_smesd
-
-        graph = read_smesd(data_dir=config.data_dir)
-    elif config.source == "csv":
-        from kgreason.finance.csv_loader import load_company_csv
-
-        if not config.path:
-            raise ConfigError(
-                "data.source 'csv' needs data.path (a folder with companies.csv, edges.csv, ...)"
-            )
-        graph = load_company_csv(config.path)
-    else:
-        from kgreason.finance.rdf_loader import load_company_rdf
-
-        if not config.path:
-            raise ConfigError("data.source 'rdf' needs data.path (an RDF file)")
-        graph = load_company_rdf(config.path)
+    graph = read_company_graph(config)
     graph.validate()
     graph, note = default_split(graph, seed=config.split_seed, fractions=config.split_fractions)
     if note:
