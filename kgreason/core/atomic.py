@@ -2,7 +2,8 @@
 
 A crash or an exception half-way leaves the previous file (or nothing) behind, never half a file. Temporary
 files are named ``.<name>.<pid>.<random>.tmp``; one left by a writer that was killed (its process has ended)
-is removed by the next write of the same target.
+is removed by the next write of the same target. :func:`atomic_directory` writes whole folders the same way
+(every folder kgreason writes: checkpoints, models, embeddings, triple stores).
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import gzip
 import io
 import os
 import re
+import secrets
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal
 
 
 def new_file_mode() -> int:
@@ -126,8 +129,13 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 def backup_of(path: Path) -> Path:
-    """Where :func:`atomic_directory` moves the previous ``path`` aside during the swap."""
+    """Where :func:`atomic_directory` moves the previous ``path`` aside during the swap (``backup="previous"``)."""
     return path.parent / f".{path.name}.previous"
+
+
+def private_backup_of(path: Path) -> Path:
+    """A fresh ``.<name>.<pid>.<random>.old`` beside ``path``: where ``backup="private"`` moves the previous one."""
+    return path.with_name(f"{temporary_prefix(path)}{secrets.token_hex(4)}.old")
 
 
 def _new_dir_mode() -> int:
@@ -136,12 +144,14 @@ def _new_dir_mode() -> int:
     return 0o777 & ~mask
 
 
-def _finish_files(root: Path) -> None:
-    """Give every file the usual mode (some writers make 0600 files) and flush it to disk."""
+def _finish_files(root: Path, *, fsync: bool) -> None:
+    """Give every file the usual mode (some writers make 0600 files) and, with ``fsync``, flush it to disk."""
     mode = new_file_mode()
     for file in root.rglob("*"):
         if file.is_file():
             os.chmod(file, mode)
+            if not fsync:
+                continue
             fd = os.open(file, os.O_RDONLY)
             try:
                 os.fsync(fd)
@@ -149,33 +159,70 @@ def _finish_files(root: Path) -> None:
                 os.close(fd)
 
 
-@contextlib.contextmanager
-def atomic_directory(path: str | Path) -> Iterator[Path]:
-    """A temporary folder beside ``path`` that replaces ``path`` (a folder) when the block succeeds.
-
-    ``os.replace`` cannot replace a non-empty folder, so the old one is first moved aside to
-    ``.<name>.previous`` (also atomic) and deleted after the swap; :func:`kgreason.training.checkpoint.resolve_checkpoint` falls back to it if
-    a crash struck between the two moves.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+def _discard(path: Path) -> None:
+    """Remove what is at ``path``: a folder with all in it, a file or a link (by name, never what it points to)."""
     try:
-        yield tmp
-        _finish_files(tmp)
-        os.chmod(tmp, _new_dir_mode())  # mkdtemp makes 0700 folders
-        backup = backup_of(path)
-        if path.exists():
-            if backup.exists():  # stale: ``path`` is complete
-                shutil.rmtree(backup)
-            os.replace(path, backup)
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(mode):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        os.unlink(path)
+
+
+def _swap_in(tmp: Path, path: Path, backup: Path) -> None:
+    """Move the folder ``tmp`` to ``path`` by way of ``backup``; a failed second move puts the old one back."""
+    if not os.path.lexists(path):
+        os.replace(tmp, path)
+        return
+    os.replace(path, backup)
+    try:
         os.replace(
             tmp, path
         )  # from here on ``path`` is the new folder; before, ``path`` or ``backup`` is whole
     except BaseException:
+        os.replace(backup, path)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_directory(
+    path: str | Path, *, backup: Literal["previous", "private"] = "previous", fsync: bool = True
+) -> Iterator[Path]:
+    """A temporary folder ``.<name>.<pid>.<random>.tmp`` beside ``path`` that replaces ``path`` when the block
+    succeeds; on any failure it is removed and ``path`` is left as it was.
+
+    ``os.replace`` cannot replace a non-empty folder, so whatever is at ``path`` (a folder, a file or a link) is
+    first moved aside, the new folder moved in (should that fail, the old one is moved back), and the old one
+    deleted (a link by name, never what it points to). Where it is moved aside:
+
+    - ``"previous"``: the fixed ``.<name>.previous`` (:func:`backup_of`), so a reader can fall back to it if a
+      crash struck between the two moves (:func:`kgreason.training.checkpoint.resolve_checkpoint` does); a
+      leftover one is deleted. For folders that only this program writes (checkpoints, models, embeddings).
+    - ``"private"``: a fresh ``.<name>.<pid>.<random>.old`` (:func:`private_backup_of`), so concurrent writers
+      never collide and nothing this writer did not make is deleted (a user's ``.<name>.previous`` survives);
+      a crash leaves it for a sweep of dead writers' leftovers (``kgreason.kb.store`` does this).
+
+    Every file gets the usual mode; ``fsync`` also flushes each one to disk before the swap.
+    """
+    if backup not in ("previous", "private"):
+        raise ValueError(f"backup must be 'previous' or 'private', got {backup!r}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=temporary_prefix(path), suffix=".tmp", dir=path.parent))
+    aside = backup_of(path) if backup == "previous" else private_backup_of(path)
+    try:
+        os.chmod(tmp, _new_dir_mode())  # mkdtemp makes 0700 folders
+        yield tmp
+        _finish_files(tmp, fsync=fsync)
+        if backup == "previous" and os.path.lexists(path):
+            _discard(aside)  # stale: ``path`` is complete
+        _swap_in(tmp, path, aside)
+    except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    shutil.rmtree(backup_of(path), ignore_errors=True)
+    _discard(aside)
 
 
 def remove_stale_temporaries(path: str | Path) -> int:

@@ -9,7 +9,8 @@ On disk a store is a folder::
     names.jsonl            labels, aliases and relation templates (only for ids that have them)
     annotations.jsonl      RDF label triples kept verbatim so RDF -> store -> RDF loses nothing
 
-Every file is written to a temporary folder that is renamed into place, so a crash never leaves half a store.
+Every file is written to a temporary folder that is renamed into place (:func:`kgreason.core.atomic.atomic_directory`
+with a private backup), so a crash never leaves half a store.
 :meth:`TripleStore.save` replaces only an empty folder or a kgreason store holding nothing but its own files
 (anything else needs ``force=True``); temporaries of a killed writer are swept by the next save.
 :meth:`TripleStore.load` checks the manifest, that every file is a regular file inside the folder, sizes and (by
@@ -24,10 +25,8 @@ import hashlib
 import json
 import os
 import re
-import secrets
 import shutil
 import stat
-import tempfile
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
@@ -37,7 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from kgreason.core.atomic import process_alive, stale_temporary_pid, temporary_prefix
+from kgreason.core.atomic import atomic_directory, process_alive, stale_temporary_pid
 from kgreason.core.errors import KBFormatError, KGReasonError
 from kgreason.kb.base import KnowledgeBase
 from kgreason.kb.sources import file_kind
@@ -303,60 +302,64 @@ class TripleStore(KnowledgeBase):
                 raise ValueError(f"split name {split!r} cannot be part of a file name")
         if not force:
             _check_replaceable(target)
-        target.parent.mkdir(parents=True, exist_ok=True)
         sweep_stale_store_temporaries(target)
-        tmp = Path(tempfile.mkdtemp(prefix=temporary_prefix(target), suffix=".tmp", dir=target.parent))
-        try:
-            os.chmod(tmp, _new_dir_mode())  # mkdtemp makes 0700 folders
-            files: dict[str, str] = {}
-            sizes: dict[str, int] = {}
-            _write_lines(tmp / "entities.txt", self.entity_keys)
-            _write_lines(tmp / "relations.txt", self.relation_keys)
-            splits: dict[str, dict[str, Any]] = {}
-            for split, rows in self._splits.items():
-                fname = f"triples.{split}.npy"
-                np.save(tmp / fname, np.ascontiguousarray(rows, dtype=np.int64))
-                splits[split] = {"file": fname, "count": int(rows.shape[0])}
-            with open(tmp / "names.jsonl", "w", encoding="utf-8") as handle:
-                described = set(self.entity_descriptions)
-                for i in sorted(set(self.entity_labels) | set(self.entity_aliases_map) | described):
-                    record = {"entity": i, "label": self.entity_labels.get(i)}
-                    if i in self.entity_aliases_map:
-                        record["aliases"] = list(self.entity_aliases_map[i])
-                    if i in described:
-                        record["description"] = self.entity_descriptions[i]
-                    handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-                for r in sorted(set(self.relation_labels) | set(self.relation_templates)):
-                    record = {"relation": r, "label": self.relation_labels.get(r)}
-                    if r in self.relation_templates:
-                        record["template"] = self.relation_templates[r]
-                    handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-            if self.annotations:
-                with open(tmp / "annotations.jsonl", "w", encoding="utf-8") as handle:
-                    for entity, predicate, literal in self.annotations:
-                        handle.write(json.dumps([entity, predicate, literal], ensure_ascii=False) + "\n")
-            for path in sorted(tmp.iterdir()):
-                files[path.name] = sha256_file(path)
-                sizes[path.name] = path.stat().st_size
-            manifest = {
-                "format": FORMAT_NAME,
-                "format_version": FORMAT_VERSION,
-                "name": self.name,
-                "key_kind": self.key_kind,
-                "num_entities": self.num_entities,
-                "num_relations": self.num_relations,
-                "splits": splits,
-                "duplicates_dropped": self._duplicates,
-                "source": self.source,
-                "sha256": files,
-                "bytes": sizes,
-            }
-            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-            _replace(tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        # A private backup: a user's ``.<name>.previous`` is never deleted, and concurrent saves never collide.
+        # No fsync: load checks every size and sha256, so a file a power cut lost is reported, not read.
+        with atomic_directory(target, backup="private", fsync=False) as tmp:
+            self._write_files(tmp)
         return target
+
+    def _write_files(self, folder: Path) -> None:
+        """Write every file of the store, the manifest last, into the (empty) ``folder``."""
+        _write_lines(folder / "entities.txt", self.entity_keys)
+        _write_lines(folder / "relations.txt", self.relation_keys)
+        splits: dict[str, dict[str, Any]] = {}
+        for split, rows in self._splits.items():
+            fname = f"triples.{split}.npy"
+            np.save(folder / fname, np.ascontiguousarray(rows, dtype=np.int64))
+            splits[split] = {"file": fname, "count": int(rows.shape[0])}
+        with open(folder / "names.jsonl", "w", encoding="utf-8") as handle:
+            for record in self._name_records():
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        if self.annotations:
+            with open(folder / "annotations.jsonl", "w", encoding="utf-8") as handle:
+                for entity, predicate, literal in self.annotations:
+                    handle.write(json.dumps([entity, predicate, literal], ensure_ascii=False) + "\n")
+        files: dict[str, str] = {}
+        sizes: dict[str, int] = {}
+        for path in sorted(folder.iterdir()):
+            files[path.name] = sha256_file(path)
+            sizes[path.name] = path.stat().st_size
+        manifest = {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "name": self.name,
+            "key_kind": self.key_kind,
+            "num_entities": self.num_entities,
+            "num_relations": self.num_relations,
+            "splits": splits,
+            "duplicates_dropped": self._duplicates,
+            "source": self.source,
+            "sha256": files,
+            "bytes": sizes,
+        }
+        (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+    def _name_records(self) -> Iterable[dict[str, Any]]:
+        """The ``names.jsonl`` records: entities with a label, aliases or description, then relations."""
+        described = set(self.entity_descriptions)
+        for i in sorted(set(self.entity_labels) | set(self.entity_aliases_map) | described):
+            record: dict[str, Any] = {"entity": i, "label": self.entity_labels.get(i)}
+            if i in self.entity_aliases_map:
+                record["aliases"] = list(self.entity_aliases_map[i])
+            if i in described:
+                record["description"] = self.entity_descriptions[i]
+            yield record
+        for r in sorted(set(self.relation_labels) | set(self.relation_templates)):
+            record = {"relation": r, "label": self.relation_labels.get(r)}
+            if r in self.relation_templates:
+                record["template"] = self.relation_templates[r]
+            yield record
 
     @classmethod
     def load(cls, directory: str | Path, *, mmap: bool = True, verify: bool = True) -> TripleStore:
@@ -687,13 +690,6 @@ def _read_name(
 
 
 # ---------------------------------------------------------------------------------------------- writing
-def _new_dir_mode() -> int:
-    """The mode a plain ``mkdir`` gives under the current umask."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o777 & ~mask
-
-
 def _refuse(target: Path, what: str) -> StoreTargetError:
     return StoreTargetError(
         f"{target}: {what}; refusing to replace it (pass --force, or force=True, to replace it and everything "
@@ -788,26 +784,6 @@ def sweep_stale_store_temporaries(target: str | Path) -> list[Path]:
             shutil.rmtree(entry.path, ignore_errors=True)
             removed.append(Path(entry.path))
     return removed
-
-
-def _replace(tmp: Path, target: Path) -> None:
-    """Move the folder ``tmp`` to ``target``, replacing whatever is there with at most a moment of absence."""
-    try:
-        mode = os.lstat(target).st_mode
-    except FileNotFoundError:
-        os.replace(tmp, target)
-        return
-    backup = target.with_name(f"{temporary_prefix(target)}{secrets.token_hex(4)}.old")
-    os.replace(target, backup)
-    try:
-        os.replace(tmp, target)
-    except BaseException:
-        os.replace(backup, target)
-        raise
-    if stat.S_ISDIR(mode):
-        shutil.rmtree(backup, ignore_errors=True)
-    else:  # a file or a link (force): remove the name, never what a link points to
-        os.unlink(backup)
 
 
 class TripleStoreBuilder:
