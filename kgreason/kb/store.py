@@ -379,82 +379,21 @@ class TripleStore(KnowledgeBase):
             )
         root = folder.resolve()
         manifest = _read_manifest(_member(root, folder, MANIFEST), manifest_path)
-        listed: dict[str, str] = manifest["sha256"]
-        sizes: dict[str, int] = manifest.get("bytes") or {}
-        wanted = ["entities.txt", "relations.txt", *(info["file"] for info in manifest["splits"].values())]
-        for optional in ("names.jsonl", "annotations.jsonl"):
-            if optional in listed or os.path.lexists(folder / optional):
-                wanted.append(optional)
-        for name in wanted:
-            if name not in listed:
-                raise KBFormatError(
-                    f"{name} is not listed in manifest.json",
-                    path=manifest_path,
-                    expected="a sha256 entry for every file of the store",
-                )
-        paths: dict[str, Path] = {}
-        for name, digest in listed.items():
-            path = paths[name] = _member(root, folder, name)
-            size = path.stat().st_size
-            if name in sizes and size != sizes[name]:
-                raise KBFormatError(
-                    f"has {size:,} bytes, manifest.json says {sizes[name]:,} (changed or damaged since it was "
-                    "written)",
-                    path=folder / name,
-                    expected="the file as TripleStore.save wrote it",
-                )
-            if verify and sha256_file(path) != digest:
-                raise KBFormatError(
-                    "checksum mismatch: its sha256 differs from the one in manifest.json (changed or damaged "
-                    "since it was written)",
-                    path=folder / name,
-                    expected=f"sha256 {digest[:16]}...",
-                )
-        entity_keys = _read_lines(paths["entities.txt"], shown=folder / "entities.txt")
-        relation_keys = _read_lines(paths["relations.txt"], shown=folder / "relations.txt")
-        if len(entity_keys) != manifest["num_entities"] or len(relation_keys) != manifest["num_relations"]:
-            raise KBFormatError(
-                f"entities.txt/relations.txt hold {len(entity_keys)}/{len(relation_keys)} keys, the manifest "
-                f"says {manifest['num_entities']}/{manifest['num_relations']}",
-                path=folder,
-                expected="one key per line, as many as manifest.json counts",
-            )
+        paths = _checked_files(root, folder, manifest, verify=verify)
+        entity_keys, relation_keys = _read_keys(folder, paths, manifest)
         n_ent, n_rel = len(entity_keys), len(relation_keys)
-        splits: dict[str, np.ndarray] = {}
-        for split, info in manifest["splits"].items():
-            splits[split] = _read_triples(
+        splits = {
+            split: _read_triples(
                 paths[info["file"]], shown=folder / info["file"], count=info["count"], mmap=mmap
             )
-        labels, aliases, rel_labels, templates, descriptions = {}, {}, {}, {}, {}
-        if "names.jsonl" in paths:
-            for shown, number, record in _jsonl(paths["names.jsonl"], shown=folder / "names.jsonl"):
-                _read_name(
-                    record,
-                    shown=shown,
-                    line=number,
-                    num_entities=n_ent,
-                    num_relations=n_rel,
-                    out=(labels, aliases, descriptions, rel_labels, templates),
-                )
-        annotations: list[tuple[int, str, str]] = []
-        if "annotations.jsonl" in paths:
-            for shown, number, record in _jsonl(
-                paths["annotations.jsonl"], shown=folder / "annotations.jsonl"
-            ):
-                if not (
-                    isinstance(record, list)
-                    and len(record) == 3
-                    and _is_id(record[0], n_ent)
-                    and isinstance(record[1], str)
-                    and isinstance(record[2], str)
-                ):
-                    raise KBFormatError(
-                        f"not an annotation: {json.dumps(record)[:80]}",
-                        path=shown,
-                        line=number,
-                        expected=f"{EXPECTED_ANNOTATION} with an entity id below {n_ent}",
-                    )
-                annotations.append((record[0], record[1], record[2]))
+            for split, info in manifest["splits"].items()
+        }
+        labels, aliases, descriptions, rel_labels, templates = _read_names(
+            paths.get("names.jsonl"), shown=folder / "names.jsonl", num_entities=n_ent, num_relations=n_rel
+        )
+        annotations = _read_annotations(
+            paths.get("annotations.jsonl"), shown=folder / "annotations.jsonl", num_entities=n_ent
+        )
         try:
             store = cls(
                 name=manifest.get("name") or folder.name,
@@ -592,6 +531,57 @@ def _member(root: Path, folder: Path, name: str) -> Path:
 _INSIDE = "a regular file inside the store folder"
 
 
+def _checked_files(root: Path, folder: Path, manifest: dict[str, Any], *, verify: bool) -> dict[str, Path]:
+    """The path of every file the manifest lists, each a regular file inside the folder with the listed size
+    (and, with ``verify``, sha256); every file the store needs must be listed."""
+    listed: dict[str, str] = manifest["sha256"]
+    sizes: dict[str, int] = manifest.get("bytes") or {}
+    wanted = ["entities.txt", "relations.txt", *(info["file"] for info in manifest["splits"].values())]
+    for optional in ("names.jsonl", "annotations.jsonl"):
+        if optional in listed or os.path.lexists(folder / optional):
+            wanted.append(optional)
+    for name in wanted:
+        if name not in listed:
+            raise KBFormatError(
+                f"{name} is not listed in manifest.json",
+                path=folder / MANIFEST,
+                expected="a sha256 entry for every file of the store",
+            )
+    paths: dict[str, Path] = {}
+    for name, digest in listed.items():
+        path = paths[name] = _member(root, folder, name)
+        size = path.stat().st_size
+        if name in sizes and size != sizes[name]:
+            raise KBFormatError(
+                f"has {size:,} bytes, manifest.json says {sizes[name]:,} (changed or damaged since it was "
+                "written)",
+                path=folder / name,
+                expected="the file as TripleStore.save wrote it",
+            )
+        if verify and sha256_file(path) != digest:
+            raise KBFormatError(
+                "checksum mismatch: its sha256 differs from the one in manifest.json (changed or damaged "
+                "since it was written)",
+                path=folder / name,
+                expected=f"sha256 {digest[:16]}...",
+            )
+    return paths
+
+
+def _read_keys(folder: Path, paths: dict[str, Path], manifest: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The entity and relation keys, as many as the manifest counts."""
+    entity_keys = _read_lines(paths["entities.txt"], shown=folder / "entities.txt")
+    relation_keys = _read_lines(paths["relations.txt"], shown=folder / "relations.txt")
+    if len(entity_keys) != manifest["num_entities"] or len(relation_keys) != manifest["num_relations"]:
+        raise KBFormatError(
+            f"entities.txt/relations.txt hold {len(entity_keys)}/{len(relation_keys)} keys, the manifest "
+            f"says {manifest['num_entities']}/{manifest['num_relations']}",
+            path=folder,
+            expected="one key per line, as many as manifest.json counts",
+        )
+    return entity_keys, relation_keys
+
+
 def _read_triples(path: Path, *, shown: Path, count: int, mmap: bool) -> np.ndarray:
     try:
         rows = np.load(path, mmap_mode=("c" if mmap else None) if count else None, allow_pickle=False)
@@ -687,6 +677,47 @@ def _read_name(
         aliases[index] = tuple(found)
     if record.get("description"):
         descriptions[index] = record["description"]
+
+
+def _read_names(
+    path: Path | None, *, shown: Path, num_entities: int, num_relations: int
+) -> tuple[dict, dict, dict, dict, dict]:
+    """(labels, aliases, descriptions, relation labels, templates) from ``names.jsonl`` (empty without one)."""
+    out: tuple[dict, dict, dict, dict, dict] = ({}, {}, {}, {}, {})
+    if path is not None:
+        for shown_path, number, record in _jsonl(path, shown=shown):
+            _read_name(
+                record,
+                shown=shown_path,
+                line=number,
+                num_entities=num_entities,
+                num_relations=num_relations,
+                out=out,
+            )
+    return out
+
+
+def _read_annotations(path: Path | None, *, shown: Path, num_entities: int) -> list[tuple[int, str, str]]:
+    """The ``[entity id, predicate, literal]`` rows of ``annotations.jsonl`` (none without one)."""
+    annotations: list[tuple[int, str, str]] = []
+    if path is None:
+        return annotations
+    for shown_path, number, record in _jsonl(path, shown=shown):
+        if not (
+            isinstance(record, list)
+            and len(record) == 3
+            and _is_id(record[0], num_entities)
+            and isinstance(record[1], str)
+            and isinstance(record[2], str)
+        ):
+            raise KBFormatError(
+                f"not an annotation: {json.dumps(record)[:80]}",
+                path=shown_path,
+                line=number,
+                expected=f"{EXPECTED_ANNOTATION} with an entity id below {num_entities}",
+            )
+        annotations.append((record[0], record[1], record[2]))
+    return annotations
 
 
 # ---------------------------------------------------------------------------------------------- writing
@@ -786,6 +817,14 @@ def sweep_stale_store_temporaries(target: str | Path) -> list[Path]:
     return removed
 
 
+def intern_key(ids: dict[str, int], key: str) -> int:
+    """The id of ``key`` in ``ids``, giving a new key the next id (``len(ids)``): dense ids in first-seen order."""
+    found = ids.get(key)
+    if found is None:
+        found = ids[key] = len(ids)
+    return found
+
+
 class TripleStoreBuilder:
     """Interns keys to dense ids and collects triples per split; every loader builds through it.
 
@@ -807,19 +846,12 @@ class TripleStoreBuilder:
         self.annotations: list[tuple[int, str, str]] = []
 
     def entity(self, key: str) -> int:
-        """Id of ``key``, allocating the next id for a new key."""
-        ids = self.entity_ids
-        found = ids.get(key)
-        if found is None:
-            found = ids[key] = len(ids)
-        return found
+        """Id of the entity ``key``, allocating the next id for a new key."""
+        return intern_key(self.entity_ids, key)
 
     def relation(self, key: str) -> int:
-        ids = self.relation_ids
-        found = ids.get(key)
-        if found is None:
-            found = ids[key] = len(ids)
-        return found
+        """Id of the relation ``key``, allocating the next id for a new key."""
+        return intern_key(self.relation_ids, key)
 
     def split_rows(self, split: str) -> array:
         """The flat ``array('q')`` of ``h, r, t, h, r, t, ...`` ids of ``split`` (created on first use)."""
@@ -833,7 +865,7 @@ class TripleStoreBuilder:
         self.split_rows(split).extend((self.entity(head), self.relation(relation), self.entity(tail)))
 
     def add_many(self, triples: Iterable[tuple[str, str, str]], split: str = "all") -> None:
-        """Add triples given by keys (the fast path used by loaders)."""
+        """Add triples given by keys (the fast path used by loaders: :func:`intern_key` inlined)."""
         rows = self.split_rows(split)
         ent, rel = self.entity_ids, self.relation_ids
         append = rows.append

@@ -252,17 +252,10 @@ class _Ingest:
 
     def add(self, subject: str, predicate: str, obj: str) -> None:
         """One statement given by keys (the rdflib path; the pyoxigraph loop inlines this)."""
-        ent = self.builder.entity_ids
         rel = self.plain_relations.get(predicate)
         if rel is None:
             rel = self.relation(predicate)
-        h = ent.get(subject)
-        if h is None:
-            h = ent[subject] = len(ent)
-        t = ent.get(obj)
-        if t is None:
-            t = ent[obj] = len(ent)
-        self.rows.extend((h, rel, t))
+        self.rows.extend((self.builder.entity(subject), rel, self.builder.entity(obj)))
 
     def finish(self, *, path: Path, fmt: str, parser: str, started: float) -> RDFLoad:
         builder = self.builder

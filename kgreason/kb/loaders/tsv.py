@@ -113,6 +113,15 @@ def _open_binary(path: Path) -> Iterator[tuple[IO[bytes], IO[bytes]]]:
             yield raw, raw
 
 
+@contextlib.contextmanager
+def _gzip_errors(path: Path) -> Iterator[None]:
+    """A damaged ``.gz`` file read inside the block is one :class:`KBFormatError` naming it."""
+    try:
+        yield
+    except (gzip.BadGzipFile, zlib.error, EOFError) as err:
+        raise KBFormatError(f"not a readable gzip file: {err}", path=path, expected="gzip data") from None
+
+
 def _blocks(reader: IO[bytes]) -> Iterator[bytes]:
     """Blocks of whole lines (each ends with ``\\n`` except perhaps the last)."""
     carry = b""
@@ -347,22 +356,17 @@ def read_triples_into(
         raise ValueError(f"bad delimiter {delimiter!r}")
     quoted = _suffix(path) == ".csv" or delimiter == ","
     read = _read_csv if quoted else _read_plain
-    try:
+    with _gzip_errors(path):
         return read(
             builder, path, split=split, delimiter=delimiter, header=header, encoding=encoding, bar=bar
         )
-    except (gzip.BadGzipFile, zlib.error, EOFError) as err:
-        raise KBFormatError(f"not a readable gzip file: {err}", path=path, expected="gzip data") from None
 
 
 def read_text_file(path: str | Path, *, encoding: str = "utf-8") -> str:
     """The whole text of a (possibly gzipped) file; undecodable bytes raise :class:`KBFormatError` with the line."""
     path = Path(path)
-    try:
-        with _open_binary(path) as (reader, _raw):
-            data = reader.read()
-    except (gzip.BadGzipFile, zlib.error, EOFError) as err:
-        raise KBFormatError(f"not a readable gzip file: {err}", path=path, expected="gzip data") from None
+    with _gzip_errors(path), _open_binary(path) as (reader, _raw):
+        data = reader.read()
     return _decode(data, encoding=encoding, path=path, first_line=1).removeprefix("\ufeff")
 
 
