@@ -16,6 +16,16 @@ from typer.core import TyperGroup
 from kgreason.cli.bench import bench_app
 from kgreason.cli.finance import finance_app
 from kgreason.cli.kge import kge_app
+from kgreason.cli.options import (
+    DataDirOption,
+    DebugOption,
+    FormatOption,
+    JsonOption,
+    config_option,
+    no_resume_option,
+    seeds_option,
+    set_option,
+)
 from kgreason.cli.rules import rules_app
 from kgreason.core.config import parse_seeds
 from kgreason.core.errors import KGReasonError, exit_with_error
@@ -56,40 +66,25 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(rules_app, name="rules")
 app.add_typer(finance_app, name="finance")
 
-FormatOption = Annotated[
-    str | None,
-    typer.Option(
-        "--format",
-        "-f",
-        help="How to read the KB: an rdflib format (turtle, nt, nquads, xml, json-ld, n3, trig), 'tsv', 'csv', "
-        "'splits' (train/valid/test folder), 'store', or a registered plug-in name. Detected from the path "
-        "when omitted.",
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")]
-DataDirOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        help="Public benchmark data folder; relative KB paths are also looked up there. "
-        "Defaults to $KGREASON_DATA, else ../shared/data when it exists.",
-    ),
-]
+ConfigOption = config_option("YAML config (sections kb, encoder, retrieval).")
+RetrieveSetOption = set_option("Dotted config override, repeatable: --set retrieval.hops=1")
+TrainSetOption = set_option(
+    "Dotted config override, repeatable: --set trainer.epochs=1 --set model.variant=fused"
+)
+TrainSeedsOption = seeds_option(
+    "Comma-separated seeds, one run each (default: trainer.seed); several seeds also write "
+    "summary.json / summary.md with mean ± std beside the run folders."
+)
+NoResumeOption = no_resume_option("Start over even if the run folder holds a checkpoint.")
 
 
 @app.callback()
 def _root(
     ctx: typer.Context,
-    debug: Annotated[
-        bool, typer.Option("--debug", help="On an error, show the full traceback instead of one line.")
-    ] = False,
+    debug: DebugOption = False,
 ) -> None:
     """kgreason: knowledge-augmented reasoning with pretrained encoders, knowledge graphs and rules."""
     ctx.meta["kgreason.debug"] = debug
-
-
-def _set_data_dir(data_dir: Path | None) -> None:
-    use_data_dir(data_dir)
 
 
 def _open(path: str, fmt: str | None, **kwargs: Any):
@@ -115,7 +110,7 @@ def kb_info(
     """Load a knowledge base and print a summary: sizes, triples per split, relations, degrees, load cost."""
     import psutil
 
-    _set_data_dir(data_dir)
+    use_data_dir(data_dir)
     process = psutil.Process()
     before = process.memory_info().rss
     start = time.perf_counter()
@@ -167,7 +162,7 @@ def kb_convert(
     from kgreason.kb.sources import RDF_EXTENSIONS, TABLE_EXTENSIONS
     from kgreason.kb.store import TripleStore
 
-    _set_data_dir(data_dir)
+    use_data_dir(data_dir)
     try:
         kb = _open(source, fmt)
         suffix = target.suffix.lower()
@@ -199,7 +194,7 @@ def kb_validate(
     """Run the knowledge-base conformance checks (the same ones KnowledgeBaseTestCase runs); exit 1 on failure."""
     from kgreason.kb.conformance import check_knowledge_base
 
-    _set_data_dir(data_dir)
+    use_data_dir(data_dir)
     try:
         kb = _open(path, fmt)
         report = check_knowledge_base(kb, sample=sample)
@@ -235,7 +230,7 @@ def link(
     data_dir: DataDirOption = None,
 ) -> None:
     """Show the entities a text links to: span, entity, score (ambiguous mentions list every candidate)."""
-    _set_data_dir(data_dir)
+    use_data_dir(data_dir)
     try:
         kb = _open(kb_path, fmt)
         mentions = kb.link(text)
@@ -263,13 +258,8 @@ def retrieve(
         str | None, typer.Option("--kb", help="Knowledge base (overrides kb.source of the config).")
     ] = None,
     fmt: FormatOption = None,
-    config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="YAML config (sections kb, encoder, retrieval).")
-    ] = None,
-    overrides: Annotated[
-        list[str] | None,
-        typer.Option("--set", help="Dotted config override, repeatable: --set retrieval.hops=1"),
-    ] = None,
+    config: ConfigOption = None,
+    overrides: RetrieveSetOption = None,
     hops: Annotated[int | None, typer.Option("--hops", help="Subgraph radius (retrieval.hops).")] = None,
     max_nodes: Annotated[
         int | None, typer.Option("--max-nodes", help="Cap on subgraph nodes (retrieval.max_nodes).")
@@ -286,7 +276,7 @@ def retrieve(
     """Retrieve knowledge for a text: the k-hop subgraph around linked entities and the top-k facts (faiss)."""
     from kgreason.core.config import RetrieveConfig, load_config
 
-    _set_data_dir(data_dir)
+    use_data_dir(data_dir)
     sets = list(overrides or [])
     options = {}
     for key, option, value in (
@@ -395,30 +385,15 @@ def train(
     config: Annotated[
         Path, typer.Argument(help="Experiment config (YAML; sections task, data, knowledge, model, trainer).")
     ],
-    overrides: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--set",
-            help="Dotted config override, repeatable: --set trainer.epochs=1 --set model.variant=fused",
-        ),
-    ] = None,
-    seeds: Annotated[
-        str | None,
-        typer.Option(
-            "--seeds",
-            help="Comma-separated seeds, one run each (default: trainer.seed); several seeds also write "
-            "summary.json / summary.md with mean ± std beside the run folders.",
-        ),
-    ] = None,
+    overrides: TrainSetOption = None,
+    seeds: TrainSeedsOption = None,
     output_dir: Annotated[
         Path | None,
         typer.Option(
             "--output-dir", "-o", help="Run folder (one seed only); default: output_dir of the config."
         ),
     ] = None,
-    no_resume: Annotated[
-        bool, typer.Option("--no-resume", help="Start over even if the run folder holds a checkpoint.")
-    ] = False,
+    no_resume: NoResumeOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """Train a model (dev-selected, test evaluated once) and write a documented run folder per seed."""
@@ -427,7 +402,7 @@ def train(
     from kgreason.runs.experiment import run_experiment, summarize
     from kgreason.runs.report import write_summary
 
-    _set_data_dir(data_dir)
+    use_data_dir(data_dir)
     try:
         requested = parse_seeds(seeds)
         cfg = load_config(ExperimentConfig, config, list(overrides or []))
@@ -467,7 +442,7 @@ def evaluate(
     """Evaluate a trained run's best model on a split; writes eval_<split>.json into the run folder."""
     from kgreason.runs.experiment import evaluate_run
 
-    _set_data_dir(data_dir)
+    use_data_dir(data_dir)
     try:
         metrics = evaluate_run(run_dir, split=split)
     except KGReasonError as err:

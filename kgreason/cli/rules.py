@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from kgreason.cli.options import json_option
 from kgreason.core.errors import KBFormatError, KGReasonError, exit_with_error
 from kgreason.core.resources import find_packaged
 
@@ -16,6 +17,7 @@ rules_app = typer.Typer(
     help="Rule files (typed Horn clauses with denials): check them, and derive new triples from a KB.",
     no_args_is_help=True,
 )
+TextOrJsonOption = json_option("Print JSON instead of text.")
 
 
 def read_triples(path: str | Path) -> list[tuple[str, str, str]]:
@@ -55,7 +57,7 @@ def check(
     file: Annotated[
         Path, typer.Argument(help="Rule file to parse and check, or a shipped rule set by name (kinship).")
     ],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+    as_json: TextOrJsonOption = False,
 ) -> None:
     """Parse and check a rule file; print what it declares (exit code 2 with file:line:column on an error)."""
     from kgreason.rules.language import load_rules
