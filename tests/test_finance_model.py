@@ -287,6 +287,67 @@ def test_cli_score_writes_scores_and_rejects_bad_input(risk_run, tmp_path):
     assert failed.exit_code == 2 and "no_such_feature" in failed.output
 
 
+def test_cli_and_scorer_share_one_scoring_call_with_overrides(risk_run, tmp_path):
+    """`finance score` with feature columns gives what `RiskScorer.score(overrides=...)` gives, for that call only."""
+    from typer.testing import CliRunner
+
+    from kgreason.cli import app
+    from kgreason.finance.scoring import FeatureOverrideError, RiskScorer
+
+    scorer = RiskScorer.load(risk_run.run_dir)
+    graph = scorer.prepared.graph
+    feature = graph.feature_names[1]
+    ids = ["C00000", "C00001"]
+    overrides = {"C00000": {feature: 25.0}, "C00001": {}}
+    before = scorer.score(ids, top_reasons=2)
+    changed = scorer.score(ids, top_reasons=2, overrides=overrides)
+    assert changed[0].probability != pytest.approx(before[0].probability, abs=1e-9)
+    assert changed[1].probability == pytest.approx(before[1].probability, abs=1e-12)
+    assert scorer.prepared.graph is graph  # the overrides were for that call only
+    again = scorer.score(ids, top_reasons=2)
+    assert [s.to_dict() for s in again] == [s.to_dict() for s in before]
+    companies = tmp_path / "companies.csv"
+    companies.write_text(f"company_id,{feature}\nC00000,25\nC00001,\n")
+    out = tmp_path / "scores.csv"
+    done = CliRunner().invoke(
+        app,
+        [
+            "finance",
+            "score",
+            "-m",
+            str(risk_run.run_dir),
+            "-i",
+            str(companies),
+            "-o",
+            str(out),
+            "--top-reasons",
+            "2",
+        ],
+    )
+    assert done.exit_code == 0, done.output
+    rows = list(csv.DictReader(out.open()))
+    assert [float(r["probability"]) for r in rows] == [float(f"{s.probability:.6f}") for s in changed]
+    shown = [[f"{r.code}: {r.text} ({r.contribution:+.3f})" for r in s.reasons] for s in changed]
+    assert [[r["reason_1"], r["reason_2"]] for r in rows] == [([*s, "", ""])[:2] for s in shown]
+    with pytest.raises(FeatureOverrideError, match=r"columns \['nope'\] are not features of the model"):
+        scorer.score(ids, overrides={"C00000": {"nope": 1.0}})
+    with pytest.raises(FeatureOverrideError, match="companies that are not scored: \\['C00002'\\]"):
+        scorer.score(ids, overrides={"C00002": {feature: 1.0}})
+    assert scorer.prepared.graph is graph
+    from fastapi.testclient import TestClient
+
+    from kgreason.finance.service import create_app
+
+    client = TestClient(create_app(scorer, audit_log=tmp_path / "audit.jsonl", audit_fsync=False))
+    body = {"company_ids": ids, "top_reasons": 2, "features": overrides}
+    served = client.post("/score", json=body)
+    assert served.status_code == 200, served.text
+    assert [s["probability"] for s in served.json()["scores"]] == [s.probability for s in changed]
+    refused = client.post("/score", json={"company_ids": ids, "features": {"C00000": {"nope": 1.0}}})
+    assert refused.status_code == 422 and "nope" in refused.json()["detail"]
+    assert scorer.prepared.graph is graph
+
+
 def _truncate(path, keep: float = 0.5) -> None:
     data = path.read_bytes()
     path.write_bytes(data[: int(len(data) * keep)])

@@ -26,9 +26,6 @@ finance_app = typer.Typer(
     no_args_is_help=True,
 )
 
-#: Feature columns that hold an amount of capital (never negative).
-CAPITAL_COLUMNS = ("registered_capital", "paid_in_capital", "capital")
-
 RunOption = Annotated[
     Path, typer.Option("--model", "-m", help="Run folder written by `kgreason finance train` (one seed).")
 ]
@@ -179,30 +176,16 @@ def score(
     import numpy as np
 
     from kgreason.core.atomic import atomic_text_output
-    from kgreason.finance.scoring import RiskScorer
+    from kgreason.finance.scoring import FeatureOverrideError, RiskScorer
 
     _set_data_dir(data_dir)
     try:
         scorer = RiskScorer.load(model)
         ids, values = _read_ids(input)
-        rows = scorer.rows_of(ids)
-        g = scorer.prepared.graph
-        overrides = {k for v in values.values() for k in v}
-        unknown = sorted(overrides - set(g.feature_names))
-        if unknown:
-            raise KGReasonError(
-                f"{input}: columns {unknown} are not features of the model ({', '.join(g.feature_names)})"
-            )
-        if overrides:
-            features = g.features.copy()
-            for cid, row in zip(ids, rows, strict=True):
-                for key, value in values[cid].items():
-                    if key in CAPITAL_COLUMNS and value < 0:
-                        raise KGReasonError(f"{input}: company {cid!r}: {key} is negative ({value})")
-                    features[row, g.feature_names.index(key)] = value
-            scorer.prepared.featurizer = scorer.prepared.featurizer.with_graph(g.with_features(features))
-            scorer.prepared.graph = scorer.prepared.featurizer.graph
-        results = scorer.score(ids, top_reasons=top_reasons)
+        try:
+            results = scorer.score(ids, top_reasons=top_reasons, overrides=values)
+        except FeatureOverrideError as err:
+            raise KGReasonError(f"{input}: {err}") from None
     except (KGReasonError, ValueError, KeyError) as err:
         exit_with_error(err)
     with atomic_text_output(out) as handle:

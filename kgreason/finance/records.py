@@ -6,8 +6,11 @@ The CLI (``kgreason finance score``) and the REST service (``kgreason finance se
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
+
+from kgreason.core.errors import KGReasonError
 
 #: Kinds of reasons: a tabular feature, a neighbour in the graph, a relation type, a text fact (sentence).
 REASON_KINDS = ("feature", "neighbour", "relation", "fact")
@@ -118,6 +121,10 @@ class WhatIf:
         return out
 
 
+class FeatureOverrideError(KGReasonError, ValueError):
+    """Feature overrides of a scoring call that name no feature, a company not scored, or an impossible value."""
+
+
 @runtime_checkable
 class Scorer(Protocol):
     """What the CLI and the service need from a trained risk model over its company graph.
@@ -129,7 +136,13 @@ class Scorer(Protocol):
 
     def company_ids(self) -> list[str]: ...
 
-    def score(self, company_ids: list[str], *, top_reasons: int = 3) -> list[CompanyScore]: ...
+    def score(
+        self,
+        company_ids: list[str],
+        *,
+        top_reasons: int = 3,
+        overrides: Mapping[str, Mapping[str, float]] | None = None,
+    ) -> list[CompanyScore]: ...
 
     def explain(self, company_id: str, *, top: int = 10) -> Explanation: ...
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,18 @@ import numpy as np
 
 from kgreason.finance.dataset import STATUS_DEFAULTED, STATUS_UNKNOWN, relation_words
 from kgreason.finance.graph import COMPANY
-from kgreason.finance.records import SCENARIOS, CompanyScore, Explanation, Reason, Scenario, WhatIf
+from kgreason.finance.records import (
+    SCENARIOS,
+    CompanyScore,
+    Explanation,
+    FeatureOverrideError,
+    Reason,
+    Scenario,
+    WhatIf,
+)
+
+#: Feature columns holding an amount of capital, which an override may not make negative.
+CAPITAL_COLUMNS = ("registered_capital", "paid_in_capital", "capital")
 
 
 class RiskScorer:
@@ -174,10 +186,26 @@ class RiskScorer:
         return raw, self.calibrator.transform(raw)
 
     # ------------------------------------------------------------------------------------------ scoring
-    def score(self, company_ids: list[str], *, top_reasons: int = 3) -> list[CompanyScore]:
-        """Calibrated scores with the top ``top_reasons`` reasons (0: none, faster)."""
+    def score(
+        self,
+        company_ids: list[str],
+        *,
+        top_reasons: int = 3,
+        overrides: Mapping[str, Mapping[str, float]] | None = None,
+    ) -> list[CompanyScore]:
+        """Calibrated scores with the top ``top_reasons`` reasons (0: none, faster).
+
+        The one scoring call of ``kgreason finance score`` and the service's ``POST /score``. ``overrides``
+        (``{company_id: {feature: value}}``) replace the graph's feature values of scored companies for this
+        call only (scores and reasons both see them).
+
+        Raises:
+            KeyError: an unknown company id.
+            FeatureOverrideError: an override names no feature of the model, a company not scored, or gives a
+                capital column a negative value.
+        """
         rows = self.rows_of(company_ids)
-        with self._lock:
+        with self._lock, self._overridden(company_ids, rows, overrides or {}):
             raw, cal = self.probabilities(rows)
             scores = []
             for cid, row, r, c in zip(company_ids, rows, raw.tolist(), cal.tolist(), strict=True):
@@ -194,6 +222,39 @@ class RiskScorer:
                     )
                 )
         return scores
+
+    @contextmanager
+    def _overridden(
+        self, company_ids: Sequence[str], rows: Sequence[int], overrides: Mapping[str, Mapping[str, float]]
+    ) -> Iterator[None]:
+        """The featurizer and graph with ``overrides`` in place while the block runs, then the originals."""
+        prepared = self.prepared
+        g = prepared.graph
+        extra = sorted(set(overrides) - set(company_ids))
+        if extra:
+            raise FeatureOverrideError(f"overrides for companies that are not scored: {extra}")
+        columns = {k for values in overrides.values() for k in values}
+        unknown = sorted(columns - set(g.feature_names))
+        if unknown:
+            raise FeatureOverrideError(
+                f"columns {unknown} are not features of the model ({', '.join(g.feature_names)})"
+            )
+        if not columns:
+            yield
+            return
+        features = g.features.copy()
+        for cid, row in zip(company_ids, rows, strict=True):
+            for key, value in overrides.get(cid, {}).items():
+                if key in CAPITAL_COLUMNS and value < 0:
+                    raise FeatureOverrideError(f"company {cid!r}: {key} is negative ({value})")
+                features[row, g.feature_names.index(key)] = value
+        featurizer = prepared.featurizer
+        prepared.featurizer = featurizer.with_graph(g.with_features(features))
+        prepared.graph = prepared.featurizer.graph
+        try:
+            yield
+        finally:
+            prepared.featurizer, prepared.graph = featurizer, g
 
     def explain(self, company_id: str, *, top: int = 10) -> Explanation:
         row = self.row_of(company_id)

@@ -53,7 +53,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from kgreason.core.errors import ConfigError
 from kgreason.finance.audit import AuditLog, record
-from kgreason.finance.records import REASON_KINDS, SCENARIOS, Scenario, Scorer
+from kgreason.finance.records import REASON_KINDS, SCENARIOS, FeatureOverrideError, Scenario, Scorer
 
 if TYPE_CHECKING:
     from fastapi import FastAPI, Request
@@ -235,6 +235,13 @@ def _score_request_model(max_batch: int) -> type[BaseModel]:
             description=f"Reasons per company, 0 to {MAX_TOP_REASONS} (absent: the service's default).",
             examples=[3],
         )
+        features: dict[CompanyId, dict[str, float]] | None = Field(
+            default=None,
+            description="Feature values to use instead of the graph's, for this call only: "
+            "{company_id: {feature: value}} for companies of company_ids (what `kgreason finance score` "
+            "reads from a CSV's extra columns).",
+            examples=[{"C0001": {"paid_in_capital": 2.5}}],
+        )
 
         @field_validator("company_ids")
         @classmethod
@@ -345,6 +352,8 @@ class _Service:
             if self.worker is None:
                 return fn()
             return self.worker.submit(fn).result()
+        except FeatureOverrideError as exc:
+            raise _Fail(422, {"detail": str(exc)}) from exc
         except KeyError as exc:
             message = str(exc.args[0]) if exc.args else ""
             if not message.startswith("unknown company id"):
@@ -537,10 +546,14 @@ def _add_score(
     def score(body: ScoreRequest, request: Request):  # type: ignore[valid-type]
         ids: list[str] = body.company_ids  # type: ignore[attr-defined]
         top = body.top_reasons if body.top_reasons is not None else service.top_reasons  # type: ignore[attr-defined]
+        features = body.features  # type: ignore[attr-defined]
 
         def work() -> tuple[BaseModel, list[dict[str, Any]]]:
             service.check_known(ids)
-            scores = service.call(lambda: service.scorer.score(list(ids), top_reasons=top))
+            extra = (
+                {} if features is None else {"overrides": features}
+            )  # a Scorer without overrides still serves
+            scores = service.call(lambda: service.scorer.score(list(ids), top_reasons=top, **extra))
             got = [s.company_id for s in scores]
             if got != ids:
                 raise RuntimeError(f"the scorer returned scores for {_show(got)}, asked for {_show(ids)}")
