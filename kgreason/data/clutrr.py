@@ -32,7 +32,7 @@ import gzip
 import random
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -213,19 +213,74 @@ def parse_row(row: dict[str, str], *, source: str, path: Path, line: int) -> Clu
     def bad(message: str, expected: str) -> DatasetFormatError:
         return DatasetFormatError(message, path=path, line=line, expected=expected)
 
+    people, genders = _read_genders(row["genders"], bad)
+    edges, types, query, query_edge, proof = (
+        _literal(row[column], column, path=path, line=line) for column in _LITERAL_COLUMNS
+    )
+    _check_edges(edges, types, people=people, row=row, bad=bad)
+    _check_query(query, query_edge, people=people, row=row, bad=bad)
+    target = row["target"].strip()
+    if target not in CLUTRR_LABELS:
+        raise bad(f"unknown target {target!r}", f"one of {', '.join(CLUTRR_LABELS)}")
+    match = re.fullmatch(r"task_(\d+)\.(\d+)", row["task_name"].strip())
+    if match is None or int(match.group(1)) not in CLUTRR_NOISE:
+        raise bad(f"task_name {row['task_name']!r}", "task_<1-4>.<k>")
+    if not isinstance(proof, list) or not all(isinstance(step, dict) for step in proof):
+        raise bad("proof_state is not a list of dicts", "[{(h, r, t): [(h, r, t), ...]}, ...]")
+    clean = match.group(1) == "1"
+    bracketed = split_story(row["story"], row["clean_story"], clean=clean)
+    sentences = [_BRACKETS.sub(r"\1", s) for s in bracketed]
+    story = _story_facts(edges, types, people=people, genders=genders, bracketed=bracketed)
+    head, tail = query
+    depth = len(types)
+    example = Example(
+        text=" ".join(sentences),
+        text_pair=f"How is {tail} related to {head}?",
+        label=target,
+        facts=story.facts,
+        uid=f"{source}:{row['id']}",
+        metadata={
+            "query": [head, tail],
+            "depth": depth,
+            "genders": genders,
+            "sentences": sentences,
+            "fact_sentences": story.fact_sentences,
+            "path": _path_positions(story.facts, proof, clean=clean),
+            "noise": CLUTRR_NOISE[int(match.group(1))],
+            "source": source,
+            "task": row["task_name"].strip(),
+            "untyped_edges": story.untyped,
+        },
+    )
+    return ClutrrRow(
+        example=example,
+        depth=depth,
+        untyped=len(story.untyped),
+        read_ok=story.read_ok,
+        read_total=story.read_total,
+    )
+
+
+#: The columns that hold Python literals, in the order they are read (a bad one is reported in this order).
+_LITERAL_COLUMNS = ("story_edges", "edge_types", "query", "query_edge", "proof_state")
+_Bad = Callable[[str, str], DatasetFormatError]
+
+
+def _read_genders(text: str, bad: _Bad) -> tuple[list[str], dict[str, str]]:
+    """The people in order and their genders, from ``"Name:male,Other:female,..."``."""
     people: list[str] = []
     genders: dict[str, str] = {}
-    for item in row["genders"].split(","):
+    for item in text.split(","):
         name, colon, gender = item.strip().rpartition(":")
         if not colon or not name or gender not in ("male", "female") or name in genders:
             raise bad(f"bad genders entry {item!r}", "unique name:male|female pairs, comma-separated")
         people.append(name)
         genders[name] = gender
-    edges = _literal(row["story_edges"], "story_edges", path=path, line=line)
-    types = _literal(row["edge_types"], "edge_types", path=path, line=line)
-    query = _literal(row["query"], "query", path=path, line=line)
-    query_edge = _literal(row["query_edge"], "query_edge", path=path, line=line)
-    proof = _literal(row["proof_state"], "proof_state", path=path, line=line)
+    return people, genders
+
+
+def _check_edges(edges: Any, types: Any, *, people: list[str], row: dict[str, str], bad: _Bad) -> None:
+    """``story_edges`` are (i, j) pairs into ``people``; ``edge_types`` name the first of them (at least one)."""
     if not (isinstance(edges, list) and all(_is_pair(e, int) for e in edges)):
         raise bad(f"story_edges {row['story_edges'][:80]!r}", "a list of (int, int) pairs")
     if not (isinstance(types, list) and 0 < len(types) <= len(edges)):
@@ -238,6 +293,10 @@ def parse_row(row: dict[str, str], *, source: str, path: Path, line: int) -> Clu
             raise bad(f"unknown edge type {relation!r}", f"one of {', '.join(CLUTRR_EDGE_TYPES)}")
     if any(not 0 <= i < len(people) for e in edges for i in e):
         raise bad(f"story edge outside the {len(people)} people of genders", "node indices into genders")
+
+
+def _check_query(query: Any, query_edge: Any, *, people: list[str], row: dict[str, str], bad: _Bad) -> None:
+    """``query`` is ``(head, tail)`` and names the people at ``query_edge``'s indices."""
     if not _is_pair(query, str) or not _is_pair(query_edge, int):
         raise bad(f"query {row['query']!r} / query_edge {row['query_edge']!r}", "('head', 'tail') and (i, j)")
     if (
@@ -247,68 +306,54 @@ def parse_row(row: dict[str, str], *, source: str, path: Path, line: int) -> Clu
         raise bad(
             f"query {query} does not match query_edge {query_edge} in genders", "consistent query columns"
         )
-    target = row["target"].strip()
-    if target not in CLUTRR_LABELS:
-        raise bad(f"unknown target {target!r}", f"one of {', '.join(CLUTRR_LABELS)}")
-    match = re.fullmatch(r"task_(\d+)\.(\d+)", row["task_name"].strip())
-    if match is None or int(match.group(1)) not in CLUTRR_NOISE:
-        raise bad(f"task_name {row['task_name']!r}", "task_<1-4>.<k>")
-    if not isinstance(proof, list) or not all(isinstance(step, dict) for step in proof):
-        raise bad("proof_state is not a list of dicts", "[{(h, r, t): [(h, r, t), ...]}, ...]")
 
-    bracketed = split_story(row["story"], row["clean_story"], clean=match.group(1) == "1")
-    sentences = [_BRACKETS.sub(r"\1", s) for s in bracketed]
-    head, tail = query
-    facts: list[tuple[str, str, str]] = []
-    fact_sentences: list[int | None] = []
-    untyped: list[list[str]] = []
-    read_ok = read_total = 0
+
+@dataclass
+class _StoryFacts:
+    """The typed story edges of one row, with where each is told and how its reading went."""
+
+    facts: list[tuple[str, str, str]]
+    fact_sentences: list[int | None]  # per fact, the first sentence naming both people
+    untyped: list[list[str]]  # noise edges whose relation could not be read
+    read_ok: int  # path edges whose sentence reads as their type
+    read_total: int  # path edges
+
+
+def _story_facts(
+    edges: list[tuple[int, int]],
+    types: list[str],
+    *,
+    people: list[str],
+    genders: dict[str, str],
+    bracketed: list[str],
+) -> _StoryFacts:
+    """One fact per story edge: typed by ``types`` where the data types it, else read from its sentence."""
+    story = _StoryFacts(facts=[], fact_sentences=[], untyped=[], read_ok=0, read_total=0)
     for index, (i, j) in enumerate(edges):
         a, b = people[i], people[j]
         where = next((n for n, s in enumerate(bracketed) if f"[{a}]" in s and f"[{b}]" in s), None)
         read = None if where is None else read_relation(bracketed[where], a, b, genders=genders)
         if index < len(types):
             relation = types[index]
-            read_total += 1
-            read_ok += read == relation
+            story.read_total += 1
+            story.read_ok += read == relation
         elif read is None:
-            untyped.append([a, b])
+            story.untyped.append([a, b])
             continue
         else:
             relation = read
-        facts.append((a, relation, b))
-        fact_sentences.append(where)
+        story.facts.append((a, relation, b))
+        story.fact_sentences.append(where)
+    return story
 
+
+def _path_positions(facts: list[tuple[str, str, str]], proof: list[dict], *, clean: bool) -> list[int]:
+    """Which facts are on the reasoning path: all of a clean story's, else the leaves of ``proof_state``."""
+    if clean:  # every story edge is on the path (walks may repeat an edge)
+        return list(range(len(facts)))
     conclusions = {key for step in proof for key in step}
-    leaves = [fact for step in proof for body in step.values() for fact in body if fact not in conclusions]
-    leaf_set = set(leaves)
-    if match.group(1) == "1":  # clean: every story edge is on the path (walks may repeat an edge)
-        path = list(range(len(facts)))
-    else:
-        path = [n for n, fact in enumerate(facts) if fact in leaf_set]
-    depth = len(types)
-    example = Example(
-        text=" ".join(sentences),
-        text_pair=f"How is {tail} related to {head}?",
-        label=target,
-        facts=facts,
-        uid=f"{source}:{row['id']}",
-        metadata={
-            "query": [head, tail],
-            "depth": depth,
-            "genders": genders,
-            "sentences": sentences,
-            "fact_sentences": fact_sentences,
-            "path": path,
-            "noise": CLUTRR_NOISE[int(match.group(1))],
-            "source": source,
-            "task": row["task_name"].strip(),
-            "untyped_edges": untyped,
-        },
-    )
-    return ClutrrRow(
-        example=example, depth=depth, untyped=len(untyped), read_ok=read_ok, read_total=read_total
-    )
+    leaves = {fact for step in proof for body in step.values() for fact in body if fact not in conclusions}
+    return [n for n, fact in enumerate(facts) if fact in leaves]
 
 
 def _is_pair(value: Any, kind: type) -> bool:

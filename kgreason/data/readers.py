@@ -1,10 +1,13 @@
 """The registry of dataset readers and :func:`read_dataset`.
 
-A reader is a callable ``(*, data_dir=None, **options) -> DatasetSplits``, registered by name. Installed packages
-add their own through the entry-point group ``kgreason.dataset_readers``::
+A reader is a callable ``(*, data_dir=None, **options) -> DatasetSplits``, registered by name. Each built-in
+answers to a versioned name (``kgreason.CoNLL2003.v1``) and to its short name (``conll2003``, what configs and
+run records of earlier versions carry); both are listed and both give the same function.
+``kgreason.Tabular.v1`` (``tabular``) reads your own JSONL / CSV / TSV files (:mod:`kgreason.data.tabular`).
+Installed packages add their own through the entry-point group ``kgreason.dataset_readers``::
 
     [project.entry-points."kgreason.dataset_readers"]
-    my_corpus = "my_pkg.readers:read_my_corpus"
+    "acme.Reviews.v1" = "my_pkg.readers:read_reviews"
 """
 
 from __future__ import annotations
@@ -25,11 +28,22 @@ if TYPE_CHECKING:
 #: Registered dataset readers (built-ins plus the ``kgreason.dataset_readers`` entry points).
 readers: Registry[Any] = Registry(kind="dataset reader", entry_point_group="kgreason.dataset_readers")
 
-readers.register("conll2003", "kgreason.data.conll:read_conll2003")
-readers.register("financial_phrasebank", "kgreason.data.phrasebank:read_financial_phrasebank")
-readers.register("clutrr", "kgreason.data.clutrr:read_clutrr")
-readers.register("kinship", "kgreason.data.kinship:read_kinship")
-readers.register("story_relations", "kgreason.data.story_relations:read_story_relations")
+#: The built-in readers: (versioned name, short name) -> reader.
+BUILT_IN_READERS = {
+    ("kgreason.CoNLL2003.v1", "conll2003"): "kgreason.data.conll:read_conll2003",
+    (
+        "kgreason.FinancialPhraseBank.v1",
+        "financial_phrasebank",
+    ): "kgreason.data.phrasebank:read_financial_phrasebank",
+    ("kgreason.CLUTRR.v1", "clutrr"): "kgreason.data.clutrr:read_clutrr",
+    ("kgreason.Kinship.v1", "kinship"): "kgreason.data.kinship:read_kinship",
+    ("kgreason.StoryRelations.v1", "story_relations"): "kgreason.data.story_relations:read_story_relations",
+    ("kgreason.Tabular.v1", "tabular"): "kgreason.data.tabular:read_tabular",
+}
+for _names, _target in BUILT_IN_READERS.items():
+    for _name in _names:  # both listed (names()), so an unknown name's did-you-mean offers either
+        readers.register(_name, _target)
+del _names, _target, _name
 
 
 #: Recently read datasets, by (name, data folder, options): a suite reads the same splits for every variant.
@@ -59,7 +73,8 @@ def read_dataset(
                     f"dataset {name!r} has no option {key!r}.{did_you_mean(key, sorted(accepted))} "
                     f"Options: {', '.join(sorted(accepted)) or 'none'}"
                 )
-    key = (name, str(default_data_dir(data_dir)), repr(sorted(options.items())))
+    # the working folder too: a reader may look a relative path up there (kgreason.Tabular.v1)
+    key = (name, str(default_data_dir(data_dir)), str(Path.cwd()), repr(sorted(options.items())))
     if cache and key in _RECENT:
         kept, stamps = _RECENT[key]
         if _file_stamps(kept.files) == stamps:
