@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch_geometric.nn import RGCNConv
+from torch_geometric.nn import GCNConv, RGCNConv
 
 from kgreason.models.config import GNNConfig
-from kgreason.models.gnn import GroupedRGCNConv, RelationalGNN
+from kgreason.models.gnn import GNN_TYPES, GNNLayerSpec, GroupedRGCNConv, RelationalGNN, gnn_layers
 
 
 def random_graph(*, nodes: int = 6, edges: int = 14, relations: int = 5, seed: int = 0):
@@ -69,3 +69,69 @@ def test_stack_rejects_bad_settings_and_edge_types():
     gnn = RelationalGNN(config=GNNConfig(hidden=8, layers=1), num_edge_types=3)
     with pytest.raises(ValueError, match="edge type 3 is out of range"):
         gnn(torch.randn(2, 8), torch.tensor([[0], [1]]), torch.tensor([3]))
+
+
+@pytest.mark.parametrize(
+    ("versioned", "alias"), [("kgreason.RGCN.v1", "rgcn"), ("kgreason.GATv2.v1", "gatv2")]
+)
+def test_versioned_name_and_alias_build_the_same_weights(versioned, alias):
+    assert alias in GNN_TYPES and gnn_layers.canonical(alias) == versioned
+    x, edge_index, edge_type = random_graph(nodes=7, edges=20, relations=4)  # (7, 8), (2, 20), (20,)
+    built = {}
+    for name in (versioned, alias, alias.upper()):
+        torch.manual_seed(0)
+        gnn = RelationalGNN(
+            config=GNNConfig(type=name, layers=2, hidden=8, heads=2, dropout=0.0), num_edge_types=4
+        )
+        gnn.eval()
+        built[name] = (gnn.state_dict(), gnn(x, edge_index, edge_type))
+        assert gnn.layer == versioned
+    reference, out = built[versioned]
+    for state, other in built.values():
+        assert list(state) == list(reference)
+        assert all(torch.equal(state[k], reference[k]) for k in reference)
+        assert torch.equal(other, out)
+
+
+def test_a_plugin_layer_registered_by_name_builds_and_runs():
+    def build_gcn(*, hidden: int, num_edge_types: int, config: GNNConfig) -> GNNLayerSpec:
+        """Plain GCN layers: edge types are ignored."""
+        return GNNLayerSpec(convs=[GCNConv(hidden, hidden) for _ in range(config.layers)], edge_input="none")
+
+    gnn_layers.register("tests.GCN.v1", build_gcn, aliases=("tests_gcn",))
+    try:
+        gnn = RelationalGNN(config=GNNConfig(type="tests.GCN.v1", layers=3, hidden=12), num_edge_types=4)
+        assert gnn.layer == "tests.GCN.v1" and all(isinstance(c, GCNConv) for c in gnn.convs)
+        assert gnn.edge_embedding is None
+        x = torch.randn(5, 12)  # (N, 12)
+        edge_index = torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]])  # (2, 4)
+        out = gnn(x, edge_index, torch.tensor([0, 1, 2, 3]))  # (5, 12)
+        assert out.shape == (5, 12) and torch.isfinite(out).all()
+        gnn.eval()
+        torch.testing.assert_close(
+            gnn(x, edge_index, torch.tensor([0, 1, 2, 3])),
+            gnn(x, edge_index, torch.zeros(4, dtype=torch.long)),
+        )
+        assert isinstance(
+            RelationalGNN(config=GNNConfig(type="tests_gcn", hidden=12), num_edge_types=4).convs[0], GCNConv
+        )
+    finally:
+        gnn_layers.unregister("tests.GCN.v1")
+    assert "tests.GCN.v1" not in gnn_layers and "tests_gcn" not in gnn_layers
+
+
+def test_a_plugin_layer_that_builds_the_wrong_stack_is_named():
+    gnn_layers.register("tests.Short.v1", lambda **_: GNNLayerSpec(convs=[GCNConv(8, 8)]))
+    try:
+        with pytest.raises(ValueError, match="'tests.Short.v1' built 1 convs for gnn.layers=2"):
+            RelationalGNN(config=GNNConfig(type="tests.Short.v1", layers=2, hidden=8), num_edge_types=3)
+    finally:
+        gnn_layers.unregister("tests.Short.v1")
+
+
+def test_an_unknown_layer_names_gnn_type_and_the_close_name():
+    with pytest.raises(ValueError, match="gnn.type") as err:
+        RelationalGNN(config=GNNConfig(type="rgcm"), num_edge_types=3)
+    assert "Did you mean 'rgcn'?" in str(err.value) and "kgreason.GATv2.v1" in str(err.value)
+    with pytest.raises(ValueError, match=r"gnn.type.*Did you mean 'kgreason.RGCN.v1'\?"):
+        RelationalGNN(config=GNNConfig(type="kgreason.RGCN.v2"), num_edge_types=3)

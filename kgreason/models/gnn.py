@@ -12,18 +12,39 @@ Two layer types, both from PyG:
 * ``gatv2``: ``torch_geometric.nn.GATv2Conv`` with a learned embedding of each edge type as ``edge_attr``.
 
 :class:`RelationalGNN` stacks ``layers`` of them with residual connections, LayerNorm, GELU and dropout.
+
+Layer types are builders in the registry :data:`gnn_layers`, named by ``model.gnn.type``: the built-ins as
+``kgreason.RGCN.v1`` (alias ``rgcn``) and ``kgreason.GATv2.v1`` (alias ``gatv2``). A builder is a callable
+``(*, hidden: int, num_edge_types: int, config: GNNConfig) -> GNNLayerSpec`` returning ``config.layers`` convs
+that map ``(N, hidden)`` to ``(N, hidden)``, and says what each conv reads besides ``x`` and ``edge_index``. A
+plug-in in a user's own file::
+
+    from torch_geometric.nn import GCNConv
+    from kgreason.models.gnn import GNNLayerSpec, gnn_layers
+
+    @gnn_layers.register("my_pkg.GCN.v1")
+    def build_gcn(*, hidden: int, num_edge_types: int, config: GNNConfig) -> GNNLayerSpec:
+        return GNNLayerSpec(convs=[GCNConv(hidden, hidden) for _ in range(config.layers)], edge_input="none")
+
+then ``model.gnn.type: my_pkg.GCN.v1``. Installed packages register through the entry-point group
+``kgreason.gnn_layers`` instead: ``[project.entry-points."kgreason.gnn_layers"] "my_pkg.GCN.v1" =
+"my_pkg.layers:build_gcn"``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, Protocol, get_args
 
 import torch
 from torch import Tensor, nn
 from torch_geometric.nn import GATv2Conv, RGCNConv
 
+from kgreason.core.errors import ConfigError, RegistryError
+from kgreason.core.registry import Registry
 from kgreason.models.config import GNNConfig
 
+#: The short ``gnn.type`` names of the built-in layers (what saved configs carry).
 GNN_TYPES = ("rgcn", "gatv2")
 #: Width of the learned edge-type embeddings that GATv2 reads as edge features.
 EDGE_TYPE_DIM = 32
@@ -107,6 +128,87 @@ class GroupedRGCNConv(RGCNConv):
         return out
 
 
+#: What a layer's convs read besides ``x`` and ``edge_index``: ``"groups"``: ``conv(x, edge_index, edge_type,
+#: groups=groups)`` with :func:`group_edges` computed once per graph (:class:`GroupedRGCNConv`); ``"edge_type"``:
+#: ``conv(x, edge_index, edge_type)``; ``"edge_attr"``: ``conv(x, edge_index, edge_attr=edge_embedding(edge_type))``;
+#: ``"none"``: ``conv(x, edge_index)`` (edge types ignored).
+EdgeInput = Literal["groups", "edge_type", "edge_attr", "none"]
+
+
+@dataclass
+class GNNLayerSpec:
+    """What a layer builder returns: the convs of the stack and how :class:`RelationalGNN` feeds them.
+
+    Attributes:
+        convs: ``config.layers`` modules, each ``(N, hidden) -> (N, hidden)``.
+        edge_input: what each conv reads besides ``x`` and ``edge_index`` (see :data:`EdgeInput`).
+        edge_embedding: ``(num_edge_types, D)`` embedding of the edge types, shared by all convs; needed (and
+            read) only by ``edge_input="edge_attr"``.
+    """
+
+    convs: list[nn.Module]
+    edge_input: EdgeInput = "none"
+    edge_embedding: nn.Module | None = None
+
+
+class GNNLayerBuilder(Protocol):
+    """The signature of a registered layer builder (see the module docstring)."""
+
+    def __call__(self, *, hidden: int, num_edge_types: int, config: GNNConfig) -> GNNLayerSpec: ...
+
+
+#: Registered GNN layer builders (built-ins plus the ``kgreason.gnn_layers`` entry points).
+gnn_layers: Registry[GNNLayerBuilder] = Registry(kind="GNN layer", entry_point_group="kgreason.gnn_layers")
+
+
+@gnn_layers.register("kgreason.RGCN.v1", aliases=("rgcn",))
+def build_rgcn(*, hidden: int, num_edge_types: int, config: GNNConfig) -> GNNLayerSpec:
+    """``config.layers`` :class:`GroupedRGCNConv` (``num_bases`` from the config), fed edge types and groups."""
+    convs = [
+        GroupedRGCNConv(hidden, hidden, num_edge_types, num_bases=config.num_bases)
+        for _ in range(config.layers)
+    ]
+    return GNNLayerSpec(convs=convs, edge_input="groups")
+
+
+@gnn_layers.register("kgreason.GATv2.v1", aliases=("gatv2",))
+def build_gatv2(*, hidden: int, num_edge_types: int, config: GNNConfig) -> GNNLayerSpec:
+    """``config.layers`` ``GATv2Conv`` with ``heads`` heads, fed a learned edge-type embedding as ``edge_attr``."""
+    if config.heads < 1 or hidden % config.heads:
+        raise ValueError(f"gnn.hidden ({hidden}) must be a multiple of gnn.heads ({config.heads})")
+    # A narrow edge-type embedding: GATv2 projects it once per edge, so its width is paid E times. It is
+    # created before the convs, as it always was: seeded weights depend on the order.
+    edge_embedding = nn.Embedding(num_edge_types, EDGE_TYPE_DIM)
+    convs = [
+        GATv2Conv(
+            hidden,
+            hidden // config.heads,
+            heads=config.heads,
+            edge_dim=EDGE_TYPE_DIM,
+            dropout=config.dropout,
+            add_self_loops=True,
+            fill_value="mean",
+        )
+        for _ in range(config.layers)
+    ]
+    return GNNLayerSpec(convs=convs, edge_input="edge_attr", edge_embedding=edge_embedding)
+
+
+def gnn_layer_name(name: str) -> str:
+    """The registered name ``gnn.type`` stands for (``rgcn`` -> ``kgreason.RGCN.v1``; short names in any case).
+
+    Raises:
+        ConfigError: ``gnn.type: unknown GNN layer 'x'. Did you mean ...? Registered: ...``.
+    """
+    try:
+        if name not in gnn_layers and name.lower() in gnn_layers:
+            name = name.lower()  # the short names were always matched case-insensitively
+        gnn_layers.get(name)
+    except RegistryError as err:
+        raise ConfigError(f"gnn.type: {err}") from None
+    return gnn_layers.canonical(name)
+
+
 class RelationalGNN(nn.Module):
     """``config.layers`` relation-aware layers with residuals, LayerNorm, GELU and dropout.
 
@@ -120,38 +222,32 @@ class RelationalGNN(nn.Module):
 
     def __init__(self, *, config: GNNConfig, num_edge_types: int) -> None:
         super().__init__()
-        kind = str(config.type).lower()
-        if kind not in GNN_TYPES:
-            raise ValueError(f"gnn.type must be one of {', '.join(GNN_TYPES)}, got {config.type!r}")
+        name = str(config.type)
+        layer = gnn_layer_name(name)
         if config.layers < 1 or config.hidden < 1:
             raise ValueError(f"gnn.layers and gnn.hidden must be >= 1, got {config.layers}, {config.hidden}")
         if num_edge_types < 1:
             raise ValueError(f"num_edge_types must be >= 1, got {num_edge_types}")
-        self.kind = kind
+        #: ``gnn.type`` as given (short names lowercased); ``layer``: the registered name it stands for.
+        self.kind = name if name in gnn_layers else name.lower()
+        self.layer = layer
         self.num_edge_types = num_edge_types
         hidden = config.hidden
-        self.convs = nn.ModuleList()
-        if kind == "rgcn":
-            for _ in range(config.layers):
-                self.convs.append(GroupedRGCNConv(hidden, hidden, num_edge_types, num_bases=config.num_bases))
-            self.edge_embedding = None
-        else:
-            if config.heads < 1 or hidden % config.heads:
-                raise ValueError(f"gnn.hidden ({hidden}) must be a multiple of gnn.heads ({config.heads})")
-            # A narrow edge-type embedding: GATv2 projects it once per edge, so its width is paid E times.
-            self.edge_embedding = nn.Embedding(num_edge_types, EDGE_TYPE_DIM)
-            for _ in range(config.layers):
-                self.convs.append(
-                    GATv2Conv(
-                        hidden,
-                        hidden // config.heads,
-                        heads=config.heads,
-                        edge_dim=EDGE_TYPE_DIM,
-                        dropout=config.dropout,
-                        add_self_loops=True,
-                        fill_value="mean",
-                    )
-                )
+        spec = gnn_layers.get(layer)(hidden=hidden, num_edge_types=num_edge_types, config=config)
+        if not isinstance(spec, GNNLayerSpec):
+            raise TypeError(f"GNN layer {layer!r} returned {type(spec).__name__}, not a GNNLayerSpec")
+        if len(spec.convs) != config.layers:
+            raise ValueError(
+                f"GNN layer {layer!r} built {len(spec.convs)} convs for gnn.layers={config.layers}"
+            )
+        if spec.edge_input not in get_args(EdgeInput):
+            raise ValueError(f"GNN layer {layer!r}: edge_input must be one of {get_args(EdgeInput)}")
+        if spec.edge_input == "edge_attr" and spec.edge_embedding is None:
+            raise ValueError(f"GNN layer {layer!r}: edge_input 'edge_attr' needs an edge_embedding")
+        self.edge_input: EdgeInput = spec.edge_input
+        # registered in this order (convs, then the edge embedding) so state_dict keys stay as saved models have
+        self.convs = nn.ModuleList(spec.convs)
+        self.edge_embedding = spec.edge_embedding
         self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(config.layers))
         self.dropout = nn.Dropout(config.dropout)
         self.activation = nn.GELU()
@@ -162,14 +258,19 @@ class RelationalGNN(nn.Module):
                 f"edge type {int(edge_type.max())} is out of range: the GNN was built for "
                 f"{self.num_edge_types} edge types"
             )
-        edge_attr = self.edge_embedding(edge_type) if self.edge_embedding is not None else None  # (E, H)
-        groups = None
-        if edge_attr is None and edge_type.numel():
+        edge_attr = groups = None
+        if self.edge_input == "edge_attr":
+            edge_attr = self.edge_embedding(edge_type)  # (E, D)
+        elif self.edge_input == "groups" and edge_type.numel():
             groups = group_edges(edge_index, edge_type, num_nodes=x.size(0))
         for conv, norm in zip(self.convs, self.norms, strict=True):
-            if edge_attr is None:
+            if self.edge_input == "groups":
                 update = conv(x, edge_index, edge_type, groups=groups)  # (N, H)
-            else:
+            elif self.edge_input == "edge_attr":
                 update = conv(x, edge_index, edge_attr=edge_attr)  # (N, H)
+            elif self.edge_input == "edge_type":
+                update = conv(x, edge_index, edge_type)  # (N, H)
+            else:
+                update = conv(x, edge_index)  # (N, H)
             x = norm(x + self.dropout(self.activation(update)))  # (N, H)
         return x
