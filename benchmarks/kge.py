@@ -39,6 +39,8 @@ from typing import Any
 
 from reporting import write_results
 
+from kgreason.kge.recipes import load_recipes
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
@@ -61,104 +63,27 @@ ANCHORS: dict[str, dict[str, Any]] = {
     },
 }
 
-#: One shared configuration per dataset (both systems); epochs sized so the full run fits ~30 min on 2 cores.
-CONFIGS: dict[str, dict[str, Any]] = {
-    "nations": dict(
-        model="transe",
-        dim=50,
-        epochs=100,
-        batch_size=512,
-        lr=0.01,
-        negatives=32,
-        loss="nssa",
-        margin=3.0,
-        adversarial_temperature=1.0,
-        reciprocal=False,
-        n3=0.0,
-        shared_negatives=False,
-    ),
-    "umls": dict(
-        model="distmult",
-        dim=200,
-        epochs=100,
-        batch_size=512,
-        lr=0.01,
-        negatives=0,
-        kvsall=True,
-        loss="ce",
-        margin=0.0,
-        adversarial_temperature=0.0,
-        reciprocal=True,
-        n3=0.01,
-        shared_negatives=False,
-    ),
-    "kinship": dict(
-        model="complex",
-        dim=200,
-        epochs=100,
-        batch_size=512,
-        lr=0.01,
-        negatives=0,
-        kvsall=True,
-        loss="ce",
-        margin=0.0,
-        adversarial_temperature=0.0,
-        reciprocal=True,
-        n3=0.01,
-        shared_negatives=False,
-    ),
-    "WN18RR": dict(
-        model="rotate",
-        dim=100,
-        epochs=5,
-        batch_size=1024,
-        lr=0.005,
-        negatives=32,
-        loss="nssa",
-        margin=3.0,
-        adversarial_temperature=1.0,
-        reciprocal=False,
-        n3=0.0,
-        shared_negatives=False,
-    ),
-}
-QUICK_EPOCHS = {"nations": 20, "umls": 20, "kinship": 20, "WN18RR": 1}
+#: The configurations come from the recipe table (knowledge/kge/recipes.yaml, kgreason.kge.recipes), with their
+#: citations and the numbers kgreason reached with them. One shared configuration per dataset (both systems;
+#: recipes with ``benchmark: shared``), epochs sized so the full run fits ~30 min on 2 cores; QUICK_EPOCHS: the
+#: epochs of --quick.
+_SHARED = load_recipes().benchmark("shared")
+CONFIGS: dict[str, dict[str, Any]] = {str(r.dataset): r.fields() for r in _SHARED}
+QUICK_EPOCHS = {str(r.dataset): r.quick_epochs or 1 for r in _SHARED}
 
-#: kgreason-only runs beside the shared configuration, in less training time than PyKEEN's: RotatE with
-#: 1024 batch-shared negatives per positive (kgreason's default sampling), and the ComplEx-N3 recipe (reciprocal,
-#: sampled softmax over 2048 shared negatives) for the WN18RR anchor.
-RECIPES: dict[str, dict[str, dict[str, Any]]] = {
-    "WN18RR": {
-        "kgreason, 1024 shared negatives": dict(
-            model="rotate",
-            dim=100,
-            epochs=5,
-            batch_size=1024,
-            lr=0.01,
-            negatives=1024,
-            shared_negatives=True,
-            loss="nssa",
-            margin=3.0,
-            adversarial_temperature=1.0,
-            reciprocal=False,
-            n3=0.0,
-        ),
-        "kgreason ComplEx-N3 recipe": dict(
-            model="complex",
-            dim=200,
-            epochs=3,
-            batch_size=1024,
-            lr=0.01,
-            negatives=2048,
-            shared_negatives=True,
-            loss="ce",
-            margin=0.0,
-            adversarial_temperature=0.0,
-            reciprocal=True,
-            n3=0.01,
-        ),
-    },
-}
+
+#: kgreason-only runs beside the shared configuration (recipes with ``benchmark: kgreason``), by dataset and row
+#: label, in less training time than PyKEEN's: RotatE with 1024 batch-shared negatives per positive (kgreason's
+#: default sampling), and the ComplEx-N3 recipe (reciprocal, sampled softmax over 2048 shared negatives) for the
+#: WN18RR anchor.
+def _kgreason_rows() -> dict[str, dict[str, dict[str, Any]]]:
+    rows: dict[str, dict[str, dict[str, Any]]] = {}
+    for recipe in load_recipes().benchmark("kgreason"):
+        rows.setdefault(str(recipe.dataset), {})[str(recipe.label)] = recipe.fields()
+    return rows
+
+
+RECIPES = _kgreason_rows()
 
 
 # ------------------------------------------------------------------------------------------ child processes

@@ -31,6 +31,7 @@ from kgreason.kge.models import (
 
 if TYPE_CHECKING:
     from kgreason.kb.base import KnowledgeBase
+    from kgreason.kge.recipes import KGERecipe
 
 
 @dataclass
@@ -120,78 +121,36 @@ class KGEConfig:
         return dataclasses.asdict(self)
 
 
-#: Per-model defaults: the recipes of the papers behind the anchors, with margins and learning rates checked on
-#: Nations, UMLS, Kinship and WN18RR (benchmarks/results/kge.md). RotatE: dimension 500 with self-adversarial
-#: negatives (Sun et al. 2019), 1024 per positive drawn once per batch; the margin is 3 because PyG's (and
-#: PyKEEN's) RotatE distance is the L2 norm over all coordinates, not Sun et al.'s sum of moduli. ComplEx and
-#: DistMult: reciprocal relations, 1-vs-all cross-entropy and N3 (Lacroix et al. 2018) — on a CPU and a large KB
-#: add ``negatives=2048, shared_negatives=True`` (a sampled softmax; the WN18RR benchmark recipe). TransE: the
-#: RotatE paper's self-adversarial logistic loss with per-positive negatives.
-MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
-    "transe": dict(
-        dim=200,
-        batch_size=512,
-        lr=1e-2,
-        negatives=128,
-        shared_negatives=False,
-        loss="nssa",
-        margin=3.0,
-        adversarial_temperature=1.0,
-        reciprocal=False,
-        n3=0.0,
-    ),
-    "rotate": dict(
-        dim=500,
-        batch_size=1024,
-        lr=1e-2,
-        negatives=1024,
-        shared_negatives=True,
-        loss="nssa",
-        margin=3.0,
-        adversarial_temperature=1.0,
-        reciprocal=False,
-        n3=0.0,
-    ),
-    "distmult": dict(
-        dim=500,
-        batch_size=512,
-        lr=1e-2,
-        negatives=0,
-        shared_negatives=False,
-        loss="ce",
-        margin=0.0,
-        adversarial_temperature=0.0,
-        reciprocal=True,
-        n3=1e-2,
-    ),
-    "complex": dict(
-        dim=500,
-        batch_size=512,
-        lr=1e-2,
-        negatives=0,
-        shared_negatives=False,
-        loss="ce",
-        margin=0.0,
-        adversarial_temperature=0.0,
-        reciprocal=True,
-        n3=1e-2,
-    ),
-}
+def _default_recipe(model: str) -> KGERecipe:
+    from kgreason.kge.recipes import default_recipe_name, load_recipes
+
+    key = model.strip().lower()
+    recipes = load_recipes().recipes
+    if key not in MODELS or default_recipe_name(key) not in recipes:
+        raise ValueError(f"unknown KGE model {model!r}; expected one of {', '.join(MODELS)}")
+    return recipes[default_recipe_name(key)]
+
+
+def model_defaults(model: str) -> dict[str, Any]:
+    """The per-model defaults of ``model``: the KGEConfig fields of recipe ``default-<model>`` (a fresh dict).
+
+    The recipes of the papers behind the anchors, with margins and learning rates checked on Nations, UMLS,
+    Kinship and WN18RR; they live, with their citations, in ``knowledge/kge/recipes.yaml``
+    (:mod:`kgreason.kge.recipes`).
+    """
+    return _default_recipe(model).fields()
 
 
 def default_config(model: str = "rotate", **overrides: Any) -> KGEConfig:
-    """The defaults of ``model`` with ``overrides`` (``None`` values are ignored) applied, validated."""
-    key = model.strip().lower()
-    if key not in MODEL_DEFAULTS:
-        raise ValueError(f"unknown KGE model {model!r}; expected one of {', '.join(MODELS)}")
-    values: dict[str, Any] = {**MODEL_DEFAULTS[key], "model": key}
-    names = {f.name for f in dataclasses.fields(KGEConfig)}
-    for name, value in overrides.items():
-        if name not in names:
-            raise ValueError(f"unknown KGE config field {name!r}")
-        if value is not None:
-            values[name] = value
-    return KGEConfig(**values).validate()
+    """The defaults of ``model`` (:func:`model_defaults`) with ``overrides`` (``None`` values are ignored)
+    applied, validated."""
+    return _default_recipe(model).to_config(**overrides)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "MODEL_DEFAULTS":  # the former dict of per-model defaults, now read from the recipe table
+        return {m: {k: v for k, v in model_defaults(m).items() if k != "model"} for m in MODELS}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def model_for(config: KGEConfig, *, num_entities: int, num_relations: int) -> KGEModel:
