@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from kgreason.core.errors import KGReasonError, exit_with_error
 from kgreason.core.paths import use_data_dir
+
+if TYPE_CHECKING:
+    from kgreason.kb.base import KnowledgeBase
+    from kgreason.kge.train import KGEConfig, KGETrainResult
 
 kge_app = typer.Typer(
     help="Knowledge-graph embeddings (TransE, DistMult, ComplEx, RotatE): train, and evaluate with filtered "
@@ -59,99 +63,115 @@ def _open(path: str, fmt: str | None):
     return open_kb(path, format=fmt)
 
 
+# Options of `kgreason kge train` (help texts are part of the CLI: keep them as they are).
+ModelOption = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help="transe, distmult, complex or rotate (default: rotate)."),
+]
+OutOption = Annotated[
+    Path | None,
+    typer.Option("--out", "-o", help="Run folder for the embeddings (default: runs/kge/<kb>-<model>)."),
+]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="YAML of KGEConfig fields (see configs/kge/); options override it."),
+]
+DimOption = Annotated[
+    int | None, typer.Option("--dim", help="Embedding width (complex models: complex numbers).")
+]
+EpochsOption = Annotated[int | None, typer.Option("--epochs", help="Passes over the training triples.")]
+BatchSizeOption = Annotated[int | None, typer.Option("--batch-size", help="Positive triples per step.")]
+LrOption = Annotated[float | None, typer.Option("--lr", help="Adam learning rate.")]
+NegativesOption = Annotated[
+    int | None,
+    typer.Option("--negatives", help="Sampled negatives per positive; 0 scores all entities (1-vs-all CE)."),
+]
+SharedNegativesOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--shared-negatives/--no-shared-negatives",
+        help="Draw the negatives once per batch and score every positive against them (one GEMM).",
+    ),
+]
+KvsAllOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--kvsall/--no-kvsall",
+        help="With --negatives 0: one softmax per distinct (entity, relation) query over all its known "
+        "answers (KvsAll, PyKEEN's LCWA) instead of one per triple.",
+    ),
+]
+LossOption = Annotated[
+    str | None, typer.Option("--loss", help="nssa (logistic with margin), margin (ranking) or ce.")
+]
+MarginOption = Annotated[float | None, typer.Option("--margin", help="Margin γ of the nssa / margin loss.")]
+AdversarialTemperatureOption = Annotated[
+    float | None,
+    typer.Option(
+        "--adversarial-temperature",
+        help="Self-adversarial negative weighting temperature α (Sun et al. 2019); 0 = uniform weights.",
+    ),
+]
+ReciprocalOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--reciprocal/--no-reciprocal",
+        help="Learn an inverse relation per relation; head prediction becomes tail prediction.",
+    ),
+]
+N3Option = Annotated[
+    float | None, typer.Option("--n3", help="Weight of the N3 regulariser (distmult, complex); 0 = off.")
+]
+EvalEveryOption = Annotated[
+    int | None, typer.Option("--eval-every", help="Validate every N epochs (0: only at the end).")
+]
+PatienceOption = Annotated[
+    int | None,
+    typer.Option("--patience", help="Stop after N validations without a better valid MRR (0: never)."),
+]
+SparseOption = Annotated[
+    bool | None,
+    typer.Option("--sparse/--dense", help="Sparse embedding gradients with SparseAdam (large KBs)."),
+]
+SeedOption = Annotated[int | None, typer.Option("--seed", help="Seed of initialisation and sampling.")]
+NoTestOption = Annotated[
+    bool, typer.Option("--no-test", help="Skip the test evaluation (valid metrics only).")
+]
+TrainJsonOption = Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")]
+
+
 @kge_app.command("train")
 def train(
     kb_path: KBOption,
-    model: Annotated[
-        str | None,
-        typer.Option("--model", "-m", help="transe, distmult, complex or rotate (default: rotate)."),
-    ] = None,
-    out: Annotated[
-        Path | None,
-        typer.Option("--out", "-o", help="Run folder for the embeddings (default: runs/kge/<kb>-<model>)."),
-    ] = None,
-    config: Annotated[
-        Path | None,
-        typer.Option(
-            "--config", "-c", help="YAML of KGEConfig fields (see configs/kge/); options override it."
-        ),
-    ] = None,
-    dim: Annotated[
-        int | None, typer.Option("--dim", help="Embedding width (complex models: complex numbers).")
-    ] = None,
-    epochs: Annotated[int | None, typer.Option("--epochs", help="Passes over the training triples.")] = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Positive triples per step.")] = None,
-    lr: Annotated[float | None, typer.Option("--lr", help="Adam learning rate.")] = None,
-    negatives: Annotated[
-        int | None,
-        typer.Option(
-            "--negatives", help="Sampled negatives per positive; 0 scores all entities (1-vs-all CE)."
-        ),
-    ] = None,
-    shared_negatives: Annotated[
-        bool | None,
-        typer.Option(
-            "--shared-negatives/--no-shared-negatives",
-            help="Draw the negatives once per batch and score every positive against them (one GEMM).",
-        ),
-    ] = None,
-    kvsall: Annotated[
-        bool | None,
-        typer.Option(
-            "--kvsall/--no-kvsall",
-            help="With --negatives 0: one softmax per distinct (entity, relation) query over all its known "
-            "answers (KvsAll, PyKEEN's LCWA) instead of one per triple.",
-        ),
-    ] = None,
-    loss: Annotated[
-        str | None, typer.Option("--loss", help="nssa (logistic with margin), margin (ranking) or ce.")
-    ] = None,
-    margin: Annotated[
-        float | None, typer.Option("--margin", help="Margin γ of the nssa / margin loss.")
-    ] = None,
-    adversarial_temperature: Annotated[
-        float | None,
-        typer.Option(
-            "--adversarial-temperature",
-            help="Self-adversarial negative weighting temperature α (Sun et al. 2019); 0 = uniform weights.",
-        ),
-    ] = None,
-    reciprocal: Annotated[
-        bool | None,
-        typer.Option(
-            "--reciprocal/--no-reciprocal",
-            help="Learn an inverse relation per relation; head prediction becomes tail prediction.",
-        ),
-    ] = None,
-    n3: Annotated[
-        float | None, typer.Option("--n3", help="Weight of the N3 regulariser (distmult, complex); 0 = off.")
-    ] = None,
-    eval_every: Annotated[
-        int | None, typer.Option("--eval-every", help="Validate every N epochs (0: only at the end).")
-    ] = None,
-    patience: Annotated[
-        int | None,
-        typer.Option("--patience", help="Stop after N validations without a better valid MRR (0: never)."),
-    ] = None,
-    sparse: Annotated[
-        bool | None,
-        typer.Option("--sparse/--dense", help="Sparse embedding gradients with SparseAdam (large KBs)."),
-    ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Seed of initialisation and sampling.")] = None,
+    model: ModelOption = None,
+    out: OutOption = None,
+    config: ConfigOption = None,
+    dim: DimOption = None,
+    epochs: EpochsOption = None,
+    batch_size: BatchSizeOption = None,
+    lr: LrOption = None,
+    negatives: NegativesOption = None,
+    shared_negatives: SharedNegativesOption = None,
+    kvsall: KvsAllOption = None,
+    loss: LossOption = None,
+    margin: MarginOption = None,
+    adversarial_temperature: AdversarialTemperatureOption = None,
+    reciprocal: ReciprocalOption = None,
+    n3: N3Option = None,
+    eval_every: EvalEveryOption = None,
+    patience: PatienceOption = None,
+    sparse: SparseOption = None,
+    seed: SeedOption = None,
     device: DeviceOption = None,
     threads: ThreadsOption = None,
     fmt: FormatOption = None,
-    no_test: Annotated[
-        bool, typer.Option("--no-test", help="Skip the test evaluation (valid metrics only).")
-    ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+    no_test: NoTestOption = False,
+    as_json: TrainJsonOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """Train KG embeddings on the KB's train split (valid for model selection, test once at the end) and save
     them with the KB's entity and relation keys."""
-    from kgreason.core.config import build_config
-    from kgreason.kge.embeddings import save_kge
-    from kgreason.kge.train import KGEConfig, default_config, train_kge
+    from kgreason.kge.train import train_kge
 
     _setup(data_dir, threads)
     options = {
@@ -174,37 +194,62 @@ def train(
         "device": device,
     }
     try:
-        data: dict = {}
-        if config is not None:
-            import yaml
-
-            data = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
-            if not isinstance(data, dict):
-                raise KGReasonError(f"{config}: expected a mapping of KGEConfig fields")
-            build_config(KGEConfig, data)  # unknown keys and wrong types, with suggestions
-        name = model or data.get("model") or "rotate"
-        fields = {k: v for k, v in data.items() if k != "model"}
-        fields.update({k: v for k, v in options.items() if v is not None})
-        cfg = default_config(name, **fields)
+        cfg = _train_config(model, config, options)
         kb = _open(kb_path, fmt)
         result = train_kge(kb, config=cfg, evaluate_test=not no_test)
-        target = out or Path("runs") / "kge" / f"{_slug(kb.name)}-{cfg.model}"
-        written = save_kge(
-            result.model.cpu(),
-            path=target,
-            entity_keys=[kb.entity_key(i) for i in range(kb.num_entities)],
-            relation_keys=[kb.relation_key(i) for i in range(kb.num_relations)],
-            config=cfg.to_dict(),
-            metrics=result.metrics_dict(),
-            kb_name=kb.name,
-        )
+        written = _save_run(result, kb=kb, out=out)
     except (KGReasonError, FileNotFoundError, FileExistsError, KeyError, ValueError) as err:
         exit_with_error(err)
+    _report_run(result, kb_name=kb.name, written=written, as_json=as_json)
+
+
+def _train_config(model: str | None, config: Path | None, options: dict[str, Any]) -> KGEConfig:
+    """The per-model defaults, then the ``--config`` file's fields, then the options that were given."""
+    from kgreason.kge.train import default_config
+
+    data = _read_config_file(config) if config is not None else {}
+    name = model or data.get("model") or "rotate"
+    fields = {k: v for k, v in data.items() if k != "model"}
+    fields.update({k: v for k, v in options.items() if v is not None})
+    return default_config(name, **fields)
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    """The KGEConfig fields of a ``--config`` YAML (unknown keys and wrong types rejected with suggestions)."""
+    import yaml
+
+    from kgreason.core.config import build_config
+    from kgreason.kge.train import KGEConfig
+
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise KGReasonError(f"{path}: expected a mapping of KGEConfig fields")
+    build_config(KGEConfig, data)
+    return data
+
+
+def _save_run(result: KGETrainResult, *, kb: KnowledgeBase, out: Path | None) -> Path:
+    """Save the trained embeddings keyed by the KB's entity and relation keys; returns the run folder."""
+    from kgreason.kge.embeddings import save_kge
+
+    cfg = result.config
+    return save_kge(
+        result.model.cpu(),
+        path=out or Path("runs") / "kge" / f"{_slug(kb.name)}-{cfg.model}",
+        entity_keys=[kb.entity_key(i) for i in range(kb.num_entities)],
+        relation_keys=[kb.relation_key(i) for i in range(kb.num_relations)],
+        config=cfg.to_dict(),
+        metrics=result.metrics_dict(),
+        kb_name=kb.name,
+    )
+
+
+def _report_run(result: KGETrainResult, *, kb_name: str, written: Path, as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps({"run_dir": str(written), **result.metrics_dict()}, indent=2))
         return
     typer.echo(
-        f"{cfg.model} on {kb.name}: {result.epochs_run} epochs in {result.train_seconds:.1f}s "
+        f"{result.config.model} on {kb_name}: {result.epochs_run} epochs in {result.train_seconds:.1f}s "
         f"(kept epoch {result.best_epoch}), final loss {result.losses[-1]:.4f}"
     )
     if result.valid is not None:
