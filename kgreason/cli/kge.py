@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from kgreason.cli.options import config_option, json_option
 from kgreason.core.errors import KGReasonError, exit_with_error
 from kgreason.core.paths import use_data_dir
 
@@ -72,10 +73,7 @@ OutOption = Annotated[
     Path | None,
     typer.Option("--out", "-o", help="Run folder for the embeddings (default: runs/kge/<kb>-<model>)."),
 ]
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="YAML of KGEConfig fields (see configs/kge/); options override it."),
-]
+ConfigOption = config_option("YAML of KGEConfig fields (see configs/kge/); options override it.")
 DimOption = Annotated[
     int | None, typer.Option("--dim", help="Embedding width (complex models: complex numbers).")
 ]
@@ -137,7 +135,7 @@ SeedOption = Annotated[int | None, typer.Option("--seed", help="Seed of initiali
 NoTestOption = Annotated[
     bool, typer.Option("--no-test", help="Skip the test evaluation (valid metrics only).")
 ]
-TrainJsonOption = Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")]
+TrainJsonOption = json_option("Print the metrics as JSON.")
 
 
 @kge_app.command("train")
