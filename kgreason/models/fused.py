@@ -30,14 +30,15 @@ context node, and its pooled graph is zero.
 For multiple choice the ``(B, C, T)`` inputs run as ``B·C`` texts; each choice's [CLS] is the context node of
 its own copy of the example's graph, so graph reasoning is conditioned on the choice. ``node_relevance`` and
 ``graph_attention`` are then ``(N, C)`` (one column per choice) instead of ``(N,)``.
+
+The parts live in their own modules and are re-exported here: :class:`~kgreason.models.reasoner.GraphReasoner`
+(the graph side), :class:`~kgreason.models.entity_encoder.EntityEncoder` (node features) and
+:class:`~kgreason.models.tabular.TabularTerm` (tabular features).
 """
 
 from __future__ import annotations
 
-import math
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,9 +48,17 @@ from torch import Tensor, nn
 from kgreason.core.batch import IGNORE_INDEX
 from kgreason.core.output import ModelOutput
 from kgreason.models.config import HEADS, VARIANTS, ModelConfig
-from kgreason.models.gnn import RelationalGNN
+from kgreason.models.entity_encoder import EntityEncoder as EntityEncoder
 from kgreason.models.heads import Head
-from kgreason.models.knowledge import NODE_FEATURES, NODE_STATUS, QUERY_ROLES, EntityFeatures
+from kgreason.models.knowledge import EntityFeatures
+from kgreason.models.reasoner import CONTEXT as CONTEXT
+from kgreason.models.reasoner import OTHER as OTHER
+from kgreason.models.reasoner import SEED as SEED
+from kgreason.models.reasoner import GraphReasoner as GraphReasoner
+from kgreason.models.reasoner import ReasonerOutput as ReasonerOutput
+from kgreason.models.reasoner import _graph_any
+from kgreason.models.reasoner import num_edge_types as num_edge_types
+from kgreason.models.tabular import TabularTerm as TabularTerm
 
 if TYPE_CHECKING:
     from torch_geometric.data import Batch as GraphBatch
@@ -58,229 +67,6 @@ if TYPE_CHECKING:
 
 #: Most texts whose frozen-encoder states are kept (``freeze_encoder``): ~30 MB of float32 at width 384.
 CLS_CACHE_SIZE = 20_000
-#: Node types: the example's context node, a seed entity (linked in the text), any other entity.
-CONTEXT, SEED, OTHER = 0, 1, 2
-
-
-def num_edge_types(num_relations: int) -> int:
-    """Edge types of the joint graph: KB relations, their inverses, context→seed and seed→context."""
-    return 2 * num_relations + 2
-
-
-@dataclass
-class ReasonerOutput:
-    """What the graph side gives the head.
-
-    Shapes:
-        vector: (G, 2H) context-node state ⊕ pooled graph (⊕ mean seed-node state with ``seed_readout``: (G, 3H)),
-            one row per graph
-        node_relevance: (N,) relevance of each KB node to its text (``None`` without text)
-        graph_attention: (N,) pooling weight of each KB node within its graph
-    """
-
-    vector: Tensor
-    node_relevance: Tensor | None
-    graph_attention: Tensor
-
-
-class EntityEncoder(nn.Module):
-    """Global entity ids -> node features of width ``hidden``.
-
-    ``kge`` vectors are a parameter when ``freeze_kge`` is off, else a buffer; ``names`` vectors are always a
-    buffer; ``learned`` is an ``nn.Embedding``. Ids ``< 0`` (nodes that are not KB entities, e.g. the entities of a
-    story graph) get a learned ``unknown`` vector.
-    """
-
-    def __init__(self, *, config: ModelConfig, features: EntityFeatures | None, hidden: int) -> None:
-        super().__init__()
-        kind = config.node_features
-        if kind not in NODE_FEATURES:
-            raise ValueError(f"node_features must be one of {', '.join(NODE_FEATURES)}, got {kind!r}")
-        self.kind = kind
-        self.num_entities = int(config.num_entities)
-        self.unknown = nn.Parameter(torch.randn(hidden) * 0.02)  # (H,)
-        self.learned = None
-        self.proj = None
-        self.register_buffer("kge", None)
-        self.register_buffer("names", None)
-        self.register_buffer("attributes", None)
-        if kind == "learned":
-            if self.num_entities > 0:
-                self.learned = nn.Embedding(self.num_entities, hidden)
-                nn.init.normal_(self.learned.weight, std=0.02)
-            return
-        features = features or EntityFeatures()
-        want = {
-            "kge": ("kge",),
-            "names": ("names",),
-            "kge+names": ("kge", "names"),
-            "attributes": ("attributes",),
-        }[kind]
-        width = 0
-        for part in want:
-            table = getattr(features, part)
-            if table is None:
-                raise ValueError(
-                    f"node_features={kind!r} needs {part} vectors for the {self.num_entities} KB entities: build "
-                    "them with kgreason.models.knowledge.build_entity_features(config, kb=kb) and pass "
-                    "entity_features=..."
-                )
-            if table.dim() != 2 or table.size(0) != self.num_entities:
-                raise ValueError(
-                    f"{part} vectors have shape {tuple(table.shape)}; expected ({self.num_entities}, d) "
-                    f"for num_entities={self.num_entities}"
-                )
-            table = table.detach().float().clone()
-            if part == "kge" and not config.freeze_kge:
-                self.kge = nn.Parameter(table)  # (E, d_kge) fine-tuned
-            else:
-                setattr(self, part, table)  # (E, d) fixed buffer
-            width += table.size(1)
-        self.proj = nn.Linear(width, hidden)
-
-    def forward(self, n_id: Tensor) -> Tensor:
-        """(N,) global ids -> (N, H) features."""
-        known = n_id >= 0  # (N,)
-        if n_id.numel() and int(n_id.max()) >= self.num_entities:
-            raise IndexError(
-                f"entity id {int(n_id.max())} is out of range: the model was built for num_entities="
-                f"{self.num_entities}"
-            )
-        ids = n_id.clamp(min=0)  # (N,)
-        unknown = self.unknown.expand(n_id.numel(), -1)  # (N, H)
-        if self.kind == "learned":
-            if self.learned is None:
-                return unknown
-            return torch.where(known[:, None], self.learned(ids), unknown)  # (N, H)
-        tables = (self.kge, self.names, self.attributes)
-        parts = [table[ids] for table in tables if table is not None]  # (N, d_i)
-        projected = self.proj(torch.cat(parts, dim=-1))  # (N, H)
-        return torch.where(known[:, None], projected, unknown)  # (N, H)
-
-
-class GraphReasoner(nn.Module):
-    """The graph side: context nodes joined to the subgraphs, relevance, the GNN and attention pooling.
-
-    Args:
-        config: the model config (``gnn``, ``num_relations``, ``node_features``, ``variant``).
-        text_dim: width of the encoder's [CLS] state (0 for the ``graph`` variant: a learned context vector).
-        entity_features: KB entity vectors for ``kge`` / ``names`` node features.
-    """
-
-    def __init__(self, *, config: ModelConfig, text_dim: int, entity_features: EntityFeatures | None) -> None:
-        super().__init__()
-        hidden = config.gnn.hidden
-        self.hidden = hidden
-        self.num_relations = int(config.num_relations)
-        self.entities = EntityEncoder(config=config, features=entity_features, hidden=hidden)
-        self.node_type = nn.Embedding(3, hidden)
-        # query roles of story-graph nodes (``node_role``: 0 other, 1 query head, 2 query tail); zero at start
-        self.node_role = nn.Embedding(len(QUERY_ROLES), hidden)
-        nn.init.zeros_(self.node_role.weight)
-        # known outcomes of nodes (``node_status``: 0 unknown, 1 negative, 2 positive); zero at start
-        self.node_status = None
-        if config.node_status:
-            self.node_status = nn.Embedding(len(NODE_STATUS), hidden)
-            nn.init.zeros_(self.node_status.weight)
-        if text_dim > 0:
-            self.context = nn.Linear(text_dim, hidden)
-            self.relevance = nn.Bilinear(hidden, hidden, 1)
-            self.relevance_proj = nn.Linear(1, hidden)
-            self.context_vector = None
-        else:
-            self.context = None
-            self.relevance = None
-            self.relevance_proj = None
-            self.context_vector = nn.Parameter(torch.randn(hidden) * 0.02)  # (H,)
-        self.input_norm = nn.LayerNorm(hidden)
-        self.input_dropout = nn.Dropout(config.gnn.dropout)
-        self.gnn = RelationalGNN(config=config.gnn, num_edge_types=num_edge_types(self.num_relations))
-        self.query = nn.Linear(hidden, hidden)
-        self.key = nn.Linear(hidden, hidden)
-        self.value = nn.Linear(hidden, hidden)
-        self.seed_readout = bool(config.seed_readout)
-
-    @property
-    def out_dim(self) -> int:
-        return (3 if self.seed_readout else 2) * self.hidden
-
-    def forward(self, graph: GraphBatch, *, cls: Tensor | None, num_graphs: int) -> ReasonerOutput:
-        """Reason over ``num_graphs`` subgraphs (``cls``: (G, D) [CLS] states, ``None`` for the graph variant)."""
-        from torch_geometric.utils import scatter, softmax
-
-        n_id = graph.n_id.long()  # (N,)
-        num_nodes = n_id.numel()
-        device = n_id.device
-        batch = graph.batch if num_nodes else n_id.new_zeros(0)  # (N,) graph of each node
-        seed = graph.seed_mask.bool() if getattr(graph, "seed_mask", None) is not None else None
-        if seed is None:
-            seed = torch.ones(num_nodes, dtype=torch.bool, device=device)  # (N,)
-        edge_index = graph.edge_index.long()  # (2, E)
-        edge_type = graph.edge_type.long()  # (E,)
-        if edge_type.numel() and (int(edge_type.min()) < 0 or int(edge_type.max()) >= self.num_relations):
-            raise ValueError(
-                f"edge_type values must lie in [0, {self.num_relations}) (num_relations of the model config), "
-                f"got [{int(edge_type.min())}, {int(edge_type.max())}]"
-            )
-
-        # node inputs: KB nodes 0..N-1, then one context node per graph N..N+G-1
-        node_type = torch.where(seed, SEED, OTHER)  # (N,)
-        h = self.entities(n_id) + self.node_type(node_type)  # (N, H)
-        role = getattr(graph, "node_role", None)
-        if role is not None:
-            h = h + self.node_role(role.long())  # (N, H) who is asked about (a directed query pair)
-        status = getattr(graph, "node_status", None)
-        if self.node_status is not None and status is not None:
-            h = h + self.node_status(status.long())  # (N, H) what is known of each node's outcome
-        if self.context is not None:
-            if cls is None:
-                raise ValueError("the fused graph side needs the encoder's [CLS] states")
-            context = self.context(cls)  # (G, H)
-        else:
-            context = self.context_vector.expand(num_graphs, -1)  # (G, H)
-        context = context + self.node_type.weight[CONTEXT]  # (G, H)
-        relevance = None
-        if self.relevance is not None:
-            relevance = torch.sigmoid(self.relevance(context[batch], h)).squeeze(-1)  # (N,)
-            h = h + self.relevance_proj(relevance[:, None])  # (N, H)
-        x = self.input_dropout(self.input_norm(torch.cat([h, context])))  # (N + G, H)
-
-        # edges: KB edges, their inverses, context -> seed and seed -> context
-        linked = (
-            seed | ~_graph_any(seed, batch, num_graphs)[batch]
-        )  # (N,) graphs without seeds link all nodes
-        nodes = torch.nonzero(linked).squeeze(-1)  # (S,)
-        ctx = num_nodes + batch[nodes]  # (S,)
-        r = self.num_relations
-        src = torch.cat([edge_index[0], edge_index[1], ctx, nodes])  # (2E + 2S,)
-        dst = torch.cat([edge_index[1], edge_index[0], nodes, ctx])  # (2E + 2S,)
-        types = torch.cat(
-            [
-                edge_type,
-                edge_type + r,
-                torch.full_like(nodes, 2 * r),
-                torch.full_like(nodes, 2 * r + 1),
-            ]
-        )  # (2E + 2S,)
-        states = self.gnn(x, torch.stack([src, dst]), types)  # (N + G, H)
-        node_states, context_states = states[:num_nodes], states[num_nodes:]  # (N, H), (G, H)
-
-        # attention pooling over each graph's KB nodes, the context state as query
-        score = (self.query(context_states)[batch] * self.key(node_states)).sum(-1) / math.sqrt(
-            self.hidden
-        )  # (N,)
-        attention = softmax(score, batch, num_nodes=num_graphs)  # (N,) sums to 1 per non-empty graph
-        pooled = scatter(
-            attention[:, None] * self.value(node_states), batch, dim=0, dim_size=num_graphs, reduce="sum"
-        )  # (G, H); zero for empty graphs
-        parts = [context_states, pooled]
-        if self.seed_readout:
-            seeds = scatter(
-                node_states[seed], batch[seed], dim=0, dim_size=num_graphs, reduce="mean"
-            )  # (G, H) mean state of each graph's seed nodes (node classification: the node itself)
-            parts.append(seeds)
-        vector = torch.cat(parts, dim=-1)  # (G, 2H) or (G, 3H)
-        return ReasonerOutput(vector=vector, node_relevance=relevance, graph_attention=attention)
 
 
 def last_label_margin(logits: Tensor) -> Tensor:
@@ -288,68 +74,6 @@ def last_label_margin(logits: Tensor) -> Tensor:
     if logits.shape[-1] == 1:
         return logits[:, 0]
     return logits[:, -1] - logits[:, :-1].max(-1).values
-
-
-def _graph_any(mask: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
-    """(G,) whether any node of each graph is set in ``mask``."""
-    counts = torch.zeros(num_graphs, dtype=torch.long, device=mask.device)  # (G,)
-    return counts.index_add(0, batch, mask.long()) > 0
-
-
-class TabularTerm(nn.Module):
-    """Logits from an example's tabular features, added to the head's logits.
-
-    Free features (sign 0) go through a small MLP. Signed features enter only the last label's logit, as
-    ``Σ_k sign_k · softplus(w_k) · x_k``: their effect is monotone in the direction of their sign by construction
-    (and each one's contribution is readable from the weights).
-
-    Shapes:
-        features: (B, F) -> logits (B, L)
-    """
-
-    def __init__(
-        self, *, num_features: int, monotone: Sequence[int], num_labels: int, hidden: int = 64, dropout: float
-    ) -> None:
-        super().__init__()
-        signs = [int(v) for v in monotone] if monotone else [0] * num_features
-        if len(signs) != num_features:
-            raise ValueError(f"feature_monotone has {len(signs)} signs for num_features={num_features}")
-        if any(v not in (-1, 0, 1) for v in signs):
-            raise ValueError(f"feature_monotone values must be -1, 0 or +1, got {signs}")
-        self.num_labels = num_labels
-        sign_t = torch.tensor(signs, dtype=torch.float32)  # (F,)
-        self.register_buffer("free_index", torch.nonzero(sign_t == 0).squeeze(-1), persistent=False)
-        self.register_buffer("signed_index", torch.nonzero(sign_t != 0).squeeze(-1), persistent=False)
-        self.register_buffer("signs", sign_t[sign_t != 0], persistent=False)  # (S,)
-        self.mlp = None
-        if self.free_index.numel():
-            self.mlp = nn.Sequential(
-                nn.Linear(int(self.free_index.numel()), hidden),
-                nn.GELU(),
-                nn.Dropout(dropout),
-                nn.Linear(hidden, num_labels),
-            )
-        self.monotone_weight = None
-        if self.signed_index.numel():
-            self.monotone_weight = nn.Parameter(torch.zeros(int(self.signed_index.numel())))  # (S,)
-
-    def monotone_coefficients(self) -> Tensor:
-        """(S,) effective signed weights of the monotone features on the last label's logit."""
-        if self.monotone_weight is None:
-            return torch.zeros(0)
-        return self.signs * nn.functional.softplus(self.monotone_weight)  # (S,)
-
-    def forward(self, features: Tensor) -> Tensor:
-        features = features.float()
-        logits = features.new_zeros(features.shape[0], self.num_labels)  # (B, L)
-        if self.mlp is not None:
-            logits = logits + self.mlp(features[:, self.free_index])  # (B, L)
-        if self.monotone_weight is not None:
-            margin = (features[:, self.signed_index] * self.monotone_coefficients()).sum(-1)  # (B,)
-            logits = logits + nn.functional.pad(
-                margin[:, None], (self.num_labels - 1, 0)
-            )  # (B, L) last column
-        return logits
 
 
 class KGReasonModel(nn.Module):
