@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from kgreason.bench.suite import SuiteConfig, variant_trainer_config
+from kgreason.bench.variants import reasoning_variants
 from kgreason.core.example import Example
 
 logger = logging.getLogger(__name__)
@@ -147,14 +148,22 @@ class ReasoningSuiteRunner:
         )
 
     def experiment_config(
-        self, variant: str, seed: int, *, dataset: str, options: dict, task: str, soft: bool = False
+        self,
+        variant: str,
+        seed: int,
+        *,
+        model_variant: str,
+        dataset: str,
+        options: dict,
+        task: str,
+        max_train: int,
+        soft: bool = False,
     ):
+        """The training run of ``variant`` (folder ``<variant>[-soft]/seed<s>``): a ``model_variant`` model."""
         from kgreason.models.config import ModelConfig
         from kgreason.runs.config import DataConfig, ExperimentConfig, KnowledgeConfig
 
-        spec = self.suite.dataset
         trainer = dataclasses.replace(variant_trainer_config(self.suite, variant), seed=seed)
-        model_variant = {"neuro_symbolic": "text"}.get(variant, variant)
         folder = f"{variant}-soft" if soft else variant
         return ExperimentConfig(
             name=f"{self.suite.name}-{folder}",
@@ -165,7 +174,7 @@ class ReasoningSuiteRunner:
                 dataset=dataset,
                 options=options,
                 data_dir=str(self.data_dir) if self.data_dir else None,
-                max_train=spec.max_train if variant != "neuro_symbolic" else 0,
+                max_train=max_train,
                 max_eval=0,
             ),
             model=ModelConfig(
@@ -194,33 +203,18 @@ class ReasoningSuiteRunner:
         return options
 
     def train_variant(self, variant: str, seed: int, *, soft: bool = False):
-        """Train (or reuse) one variant (``soft``: with the rule-constraint loss); returns (predictor, seconds)."""
-        from kgreason.bench.predictors import ModelPredictor, NeuroSymbolicPredictor, RulePredictor
+        """Train (or reuse) one registered variant (``soft``: with the rule-constraint loss); returns
+        (predictor, seconds)."""
+        return reasoning_variants.get(variant).train(self, seed=seed, soft=soft)
+
+    def train_model(self, config, *, name: str):
+        """Train (or reuse) the run of ``config`` (:meth:`experiment_config`); returns (a predictor named
+        ``name`` on its best model, train seconds)."""
+        from kgreason.bench.predictors import ModelPredictor
         from kgreason.models.fused import KGReasonModel
-        from kgreason.rules import kinship_rules
         from kgreason.runs.experiment import prepare, run_experiment
 
-        spec = self.suite.dataset
-        if variant == "rules":
-            return RulePredictor(rules=kinship_rules(), labels=self.labels).fit(self.train_stories), 0.0
-        if variant == "neuro_symbolic":
-            config = self.experiment_config(
-                variant,
-                seed,
-                dataset="story_relations",
-                options=self.extractor_options(),
-                task="relation_classification",
-            )
-        else:
-            config = self.experiment_config(
-                variant,
-                seed,
-                dataset=spec.reader,
-                options=dict(spec.options),
-                task="sequence_classification",
-                soft=soft,
-            )
-        result = run_experiment(config, seed=seed, resume=self.resume)
+        result = run_experiment(config, seed=config.trainer.seed, resume=self.resume)
         model = KGReasonModel.from_pretrained(Path(result.run_dir) / "best")
         # the predictor encodes the examples it is given; the splits prepare() encodes are not needed again
         prepared = prepare(
@@ -228,16 +222,12 @@ class ReasoningSuiteRunner:
             model=model,
         )
         predictor = ModelPredictor(
-            name=variant,
+            name=name,
             model=model,
             prepared=prepared,
             batch_size=config.trainer.eval_batch_size,
             precision=config.trainer.precision,
         )
-        if variant == "neuro_symbolic":
-            predictor = NeuroSymbolicPredictor(
-                extractor=predictor, rules=kinship_rules(), labels=self.labels
-            ).fit(self.train_stories)
         return predictor, float(result.train_seconds)
 
     # ------------------------------------------------------------------------------------------- scoring
@@ -295,78 +285,27 @@ class ReasoningSuiteRunner:
         return run
 
     def probe(self, predictor, run: VariantRun, *, sample: list[Example], seed: int) -> None:
-        from kgreason.probes import (
-            counterfactual_consistency,
-            knowledge_ablation,
-            name_invariance,
-            perturbation_curve,
-        )
-        from kgreason.rules import kinship_rules
+        """Run the suite's probes that apply to the variant (what it reads covers what they need)."""
+        from kgreason.probes.registry import ProbeContext, ordered_probes, probes
 
         spec = self.suite.probes
-        wanted = set(spec.run)
-        reads_graph = run.variant in {"graph", "fused", "rules"}
         started = time.perf_counter()
-        reference = predictor(sample)  # predictions on the unedited sample, shared by every probe
-        if "ablation" in wanted:
-            run.probes["ablation"] = knowledge_ablation(
-                predictor, sample, which="path", reference=reference, seed=seed
-            ).to_dict()
-        if "counterfactual" in wanted:
-            run.probes["counterfactual"] = counterfactual_consistency(
-                predictor, sample, rules=kinship_rules(), labels=self.labels, seed=seed, reference=reference
-            ).to_dict()
-        if "perturbation" in wanted and reads_graph:
-            curve = perturbation_curve(
-                predictor,
-                sample,
-                kinds=list(spec.perturbation_kinds),
-                fractions=list(spec.perturbation_fractions),
-                seed=seed,
-                relations=self.relations,
-                reference=reference,
-            )
-            run.probes["perturbation"] = curve.to_dict()
-        if "rename" in wanted:
-            run.probes["rename"] = name_invariance(
-                predictor, sample, seed=seed, reference=reference
-            ).to_dict()
-        if "representation" in wanted and run.variant == "text":
-            run.probes["representation"] = self.representation_probe(predictor, sample, seed=seed)
-        run.extra["probe_seconds"] = time.perf_counter() - started
-
-    def representation_probe(self, predictor, sample: list[Example], *, seed: int) -> dict[str, Any]:
-        """Linear probes per encoder layer for the query relation; INLP on the last [CLS] (first half of the
-        sample), and the amnesic effect on the model's own head (second half) against random removals."""
-        from kgreason.probes.representation import amnesic_effect, inlp, layer_states, probe_layers
-
-        model = predictor.model
-        states = layer_states(
-            model.encoder,
-            predictor.prepared.tokenizer,
-            sample,
-            max_length=self.suite.max_length,
-            batch_size=32,
-            progress=False,
-        )
-        labels = [example.label for example in sample]
-        layers = probe_layers(states, labels, pooling="cls", seed=seed)
-        last = states.cls[-1]  # (n, d) what the sequence head reads
-        half = len(sample) // 2
-        removed = inlp(last[:half], labels[:half], iterations=self.suite.probes.inlp_iterations, seed=seed)
-        effect = amnesic_effect(
-            last[half:],
-            labels=labels[half:],
-            head=model.head.mlp.eval(),
-            projection=removed,
-            classes=self.labels,
+        context = ProbeContext(
+            predictor=predictor,
+            sample=sample,
+            reference=predictor(sample),  # predictions on the unedited sample, shared by every probe
             seed=seed,
+            labels=self.labels,
+            rules=self.rules,
+            relations=self.relations,
+            options={**dataclasses.asdict(spec), "max_length": self.suite.max_length},
+            reads=reasoning_variants.get(run.variant).reads,
         )
-        return {
-            "layers": layers.to_dict(),
-            "inlp_accuracies": removed.accuracies,
-            "amnesic": effect.to_dict(),
-        }
+        for name in ordered_probes(spec.run):
+            probe = probes.get(name)
+            if probe.applies(context.reads):
+                run.probes[name] = probe.run(context)
+        run.extra["probe_seconds"] = time.perf_counter() - started
 
     # ------------------------------------------------------------------------------------------- run
     def run(self, *, seeds: Sequence[int] | None = None) -> ReasoningReport:
@@ -379,7 +318,8 @@ class ReasoningSuiteRunner:
         self.relations = list(
             splits.info.get("relations") or sorted({f[1] for e in splits.train for f in e.facts or ()})
         )
-        self.constraints = LabelConstraints(rules=kinship_rules(), labels=self.labels)
+        self.rules = kinship_rules()
+        self.constraints = LabelConstraints(rules=self.rules, labels=self.labels)
         runs: list[VariantRun] = []
         seeds = list(seeds or self.suite.seeds)
         for seed in seeds:
@@ -402,7 +342,7 @@ class ReasoningSuiteRunner:
                 )
                 self.probe(predictor, run, sample=sample, seed=seed)
                 runs.append(run)
-                if self.suite.constraints and variant in {"text", "graph", "fused"}:
+                if self.suite.constraints and reasoning_variants.get(variant).constrainable:
                     from kgreason.bench.predictors import ConstrainedPredictor
 
                     constrained = ConstrainedPredictor(base=predictor, constraints=self.constraints)

@@ -11,14 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kgreason.bench.variants import VARIANT_NAMES, constrainable_variants, reasoning_variants
 from kgreason.core.errors import ConfigError
 from kgreason.models.config import GNNConfig
+from kgreason.probes.registry import PROBE_NAMES, probes
 from kgreason.training.config import TrainerConfig
 
-#: Variants a reasoning suite can run.
-REASONING_VARIANTS = ("rules", "text", "graph", "fused", "neuro_symbolic")
-#: Probes a reasoning suite can run.
-PROBES = ("ablation", "counterfactual", "perturbation", "rename", "representation")
+#: The built-in variants a reasoning suite runs by default (the registry: :mod:`kgreason.bench.variants`).
+REASONING_VARIANTS = VARIANT_NAMES
+#: The built-in probes a reasoning suite runs by default (the registry: :mod:`kgreason.probes.registry`).
+PROBES = PROBE_NAMES
 PERTURBATIONS = ("relation_swap", "rewire", "delete")
 
 
@@ -151,28 +153,36 @@ def load_suite(name_or_path: str | Path, *, overrides: list[str] | None = None) 
     path = find_suite(name_or_path)
     suite = load_config(SuiteConfig, path, list(overrides or []))
     where = f"{path}"
+    variants = reasoning_variants.names()
     for variant in suite.variants:
-        if variant not in REASONING_VARIANTS:
+        if variant not in reasoning_variants:
             raise ConfigError(
-                f"{where}: unknown variant {variant!r}.{did_you_mean(variant, list(REASONING_VARIANTS))} "
-                f"Variants: {', '.join(REASONING_VARIANTS)}"
+                f"{where}: unknown variant {variant!r}.{did_you_mean(variant, variants)} "
+                f"Variants: {', '.join(variants)}"
             )
+    suite.variants = [reasoning_variants.canonical(v) for v in suite.variants]
+    constrainable = constrainable_variants()
     for variant in suite.soft_constraints:
-        if variant not in {"text", "graph", "fused"}:
-            raise ConfigError(f"{where}: soft_constraints: {variant!r} is not one of text, graph, fused")
+        if reasoning_variants.canonical(variant) not in constrainable:
+            raise ConfigError(
+                f"{where}: soft_constraints: {variant!r} is not one of {', '.join(constrainable)}"
+            )
+    suite.soft_constraints = [reasoning_variants.canonical(v) for v in suite.soft_constraints]
     if suite.constraint_tnorm not in {"product", "lukasiewicz"}:
         raise ConfigError(
             f"{where}: constraint_tnorm must be product or lukasiewicz, got {suite.constraint_tnorm!r}"
         )
     for key, overrides_of in suite.variant_trainer.items():
-        if key not in REASONING_VARIANTS:
-            raise ConfigError(
-                f"{where}: variant_trainer.{key}: not a variant ({', '.join(REASONING_VARIANTS)})"
-            )
+        if key not in reasoning_variants:
+            raise ConfigError(f"{where}: variant_trainer.{key}: not a variant ({', '.join(variants)})")
         build_config(TrainerConfig, overrides_of, _prefix=f"variant_trainer.{key}.")
+    suite.variant_trainer = {reasoning_variants.canonical(k): v for k, v in suite.variant_trainer.items()}
     for probe in suite.probes.run:
-        if probe not in PROBES:
-            raise ConfigError(f"{where}: unknown probe {probe!r}.{did_you_mean(probe, list(PROBES))}")
+        if probe not in probes:
+            names = probes.names()
+            raise ConfigError(
+                f"{where}: unknown probe {probe!r}.{did_you_mean(probe, names)} Probes: {', '.join(names)}"
+            )
     for kind in suite.probes.perturbation_kinds:
         if kind not in PERTURBATIONS:
             raise ConfigError(

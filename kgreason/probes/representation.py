@@ -368,3 +368,43 @@ def _head_predict(head: Any, X: np.ndarray, classes: Sequence[Any] | None) -> np
         index = out.argmax(axis=1)  # (n,)
         return np.asarray(classes, dtype=object)[index] if classes is not None else index
     return out
+
+
+def representation_summary(
+    predictor: Any,
+    sample: Sequence[Example],
+    *,
+    classes: Sequence[str],
+    max_length: int,
+    inlp_iterations: int,
+    seed: int,
+) -> dict[str, Any]:
+    """Linear probes per encoder layer for the gold label; INLP on the last [CLS] (first half of the sample),
+    and the amnesic effect on the model's own head (second half) against random removals.
+
+    ``predictor`` is a text model's predictor: ``predictor.model`` has ``encoder`` and ``head.mlp``,
+    ``predictor.prepared.tokenizer`` encodes the stories; ``classes`` are the head's labels in logit order.
+    """
+    model = predictor.model
+    states = layer_states(
+        model.encoder,
+        predictor.prepared.tokenizer,
+        list(sample),
+        max_length=max_length,
+        batch_size=32,
+        progress=False,
+    )
+    labels = [example.label for example in sample]
+    layers = probe_layers(states, labels, pooling="cls", seed=seed)
+    last = states.cls[-1]  # (n, d) what the sequence head reads
+    half = len(sample) // 2
+    removed = inlp(last[:half], labels[:half], iterations=inlp_iterations, seed=seed)
+    effect = amnesic_effect(
+        last[half:],
+        labels=labels[half:],
+        head=model.head.mlp.eval(),
+        projection=removed,
+        classes=list(classes),
+        seed=seed,
+    )
+    return {"layers": layers.to_dict(), "inlp_accuracies": removed.accuracies, "amnesic": effect.to_dict()}

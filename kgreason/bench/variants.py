@@ -1,0 +1,150 @@
+"""The registry of reasoning-suite variants: how each is trained, what its predictor reads, which rows it gets.
+
+A variant is a :class:`ReasoningVariant`: ``train(runner, seed=, soft=)`` returns ``(predictor, train seconds)``
+(a :class:`~kgreason.bench.predictors.Predictor`), ``reads`` names what the predictor reads (the probes'
+:data:`~kgreason.probes.registry.CAPABILITIES`: a probe that needs the graph runs only on variants that read
+it), and ``constrainable`` says whether it also gets a rule-constrained row and may train with the rule loss
+(``soft_constraints``). Each built-in answers to its short name (what suites and reports carry) and to a
+versioned one (``kgreason.FusedVariant.v1``). Installed packages add variants through the entry-point group
+``kgreason.reasoning_variants``; one registered at run time is one suite line away (``variants: [text, mine]``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from kgreason.core.registry import Registry
+
+if TYPE_CHECKING:
+    from kgreason.bench.predictors import Predictor
+    from kgreason.bench.reasoning import ReasoningSuiteRunner
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReasoningVariant:
+    """One way of answering a suite's questions.
+
+    Args:
+        train: ``(runner, *, seed, soft) -> (predictor, train seconds)``; the runner gives the suite, the
+            labels, the rules and the training stories, and trains kgreason models
+            (``runner.train_model(runner.experiment_config(...), name=...)``).
+        reads: what the predictor reads (``"graph"``, ``"text_encoder"``), matched against each probe's needs.
+        constrainable: a model whose logits rule-constrained inference can mask (gets a ``+ rules`` row) and
+            that can train with the soft rule loss.
+    """
+
+    train: Callable[..., tuple[Predictor, float]]
+    reads: frozenset[str] = frozenset()
+    constrainable: bool = False
+    description: str = ""
+
+
+def _rules(runner: ReasoningSuiteRunner, *, seed: int, soft: bool) -> tuple[Predictor, float]:
+    from kgreason.bench.predictors import RulePredictor
+
+    return RulePredictor(rules=runner.rules, labels=runner.labels).fit(runner.train_stories), 0.0
+
+
+def _model(model_variant: str) -> Callable[..., tuple[Predictor, float]]:
+    def train(runner: ReasoningSuiteRunner, *, seed: int, soft: bool) -> tuple[Predictor, float]:
+        spec = runner.suite.dataset
+        config = runner.experiment_config(
+            model_variant,
+            seed,
+            model_variant=model_variant,
+            dataset=spec.reader,
+            options=dict(spec.options),
+            task="sequence_classification",
+            max_train=spec.max_train,
+            soft=soft,
+        )
+        return runner.train_model(config, name=model_variant)
+
+    return train
+
+
+def _neuro_symbolic(runner: ReasoningSuiteRunner, *, seed: int, soft: bool) -> tuple[Predictor, float]:
+    from kgreason.bench.predictors import NeuroSymbolicPredictor
+
+    config = runner.experiment_config(
+        "neuro_symbolic",
+        seed,
+        model_variant="text",
+        dataset="story_relations",
+        options=runner.extractor_options(),
+        task="relation_classification",
+        max_train=0,
+    )
+    extractor, seconds = runner.train_model(config, name="neuro_symbolic")
+    predictor = NeuroSymbolicPredictor(extractor=extractor, rules=runner.rules, labels=runner.labels)
+    return predictor.fit(runner.train_stories), seconds
+
+
+#: Registered variants (built-ins plus the ``kgreason.reasoning_variants`` entry points).
+reasoning_variants: Registry[ReasoningVariant] = Registry(
+    kind="reasoning variant", entry_point_group="kgreason.reasoning_variants"
+)
+
+#: The built-ins: (short name, versioned name, variant), in a suite's default order.
+BUILT_IN_VARIANTS: tuple[tuple[str, str, ReasoningVariant], ...] = (
+    (
+        "rules",
+        "kgreason.RulesVariant.v1",
+        ReasoningVariant(
+            train=_rules,
+            reads=frozenset({"graph"}),
+            description="forward chaining of the rules over each story's own facts",
+        ),
+    ),
+    (
+        "text",
+        "kgreason.TextVariant.v1",
+        ReasoningVariant(
+            train=_model("text"),
+            reads=frozenset({"text_encoder"}),
+            constrainable=True,
+            description="the fine-tuned encoder on the story text",
+        ),
+    ),
+    (
+        "graph",
+        "kgreason.GraphVariant.v1",
+        ReasoningVariant(
+            train=_model("graph"),
+            reads=frozenset({"graph"}),
+            constrainable=True,
+            description="the GNN over the story graph",
+        ),
+    ),
+    (
+        "fused",
+        "kgreason.FusedVariant.v1",
+        ReasoningVariant(
+            train=_model("fused"),
+            reads=frozenset({"graph"}),
+            constrainable=True,
+            description="encoder and GNN fused",
+        ),
+    ),
+    (
+        "neuro_symbolic",
+        "kgreason.NeuroSymbolicVariant.v1",
+        ReasoningVariant(
+            train=_neuro_symbolic,
+            description="a trained relation extractor reads the facts from the text, the rules compose them",
+        ),
+    ),
+)
+for _short, _versioned, _variant in BUILT_IN_VARIANTS:
+    reasoning_variants.register(_short, _variant, aliases=(_versioned,))
+del _short, _versioned, _variant
+
+#: The built-in variants' short names (a suite's default ``variants``).
+VARIANT_NAMES = tuple(short for short, _, _ in BUILT_IN_VARIANTS)
+
+
+def constrainable_variants() -> list[str]:
+    """Registered variants that get a rule-constrained row and may train with the rule loss."""
+    return [name for name in reasoning_variants.names() if reasoning_variants.get(name).constrainable]
