@@ -17,8 +17,10 @@ TEXT_POOLINGS = ("cls", "mean")
 class GNNConfig:
     """The relation-aware GNN over an example's subgraph.
 
-    ``type``: ``rgcn`` (``torch_geometric.nn.RGCNConv``) or ``gatv2`` (``GATv2Conv`` with learned edge-type
-    embeddings as edge features). ``num_bases``: basis decomposition of RGCN weights (``None``: none).
+    ``type``: a registered GNN layer (:data:`kgreason.models.gnn.gnn_layers`): ``rgcn`` / ``kgreason.RGCN.v1``
+    (``torch_geometric.nn.RGCNConv``), ``gatv2`` / ``kgreason.GATv2.v1`` (``GATv2Conv`` with learned edge-type
+    embeddings as edge features), or a plug-in's name. ``num_bases``: basis decomposition of RGCN weights
+    (``None``: none).
     """
 
     type: str = "rgcn"

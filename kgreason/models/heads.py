@@ -9,7 +9,7 @@ vector, ``fused`` / ``fused_facts`` both), then applies dropout -> Linear -> GEL
 * ``choice``: like ``sequence`` over the ``B·C`` (example, choice) rows -> one score per choice.
 
 The graph vector is the example's context-node state ⊕ its attention-pooled graph (see
-:class:`~kgreason.models.fused.GraphReasoner`).
+:class:`~kgreason.models.reasoner.GraphReasoner`).
 """
 
 from __future__ import annotations
