@@ -292,17 +292,35 @@ class Trainer:
             TrainingDivergedError: the loss became NaN / inf (the last good checkpoint stays on disk).
             CheckpointError: the checkpoint to resume was written with another data order (batch size, seed...).
         """
-        import torch
-        from torch.utils.data import DataLoader
-        from tqdm.auto import tqdm
+        wall_start = time.perf_counter()
+        plan, params = self._start(resume=resume)
+        ddp, loader, bar = self._open_session(plan)
+        for callback in self.callbacks:
+            callback.on_train_begin(self)
+        watch = _Stopwatch()
+        self.model.train()
+        try:
+            while not self._finished(plan.total_steps):
+                self._train_epoch(plan, ddp=ddp, loader=loader, params=params, bar=bar, watch=watch)
+            train_seconds = watch.total()
+            totals = self._finish(plan, bar=bar, watch=watch)
+        finally:
+            self._close_session(bar)
+        result = self._result(plan, totals=totals, train_seconds=train_seconds, wall_start=wall_start)
+        for callback in self.callbacks:
+            callback.on_train_end(self, result=result)
+        return result
 
+    def _start(self, *, resume: bool) -> tuple[_Plan, list]:
+        """Plan the run, build the optimizer and reset the counters, then resume or seed.
+
+        Returns the plan and the trained parameters.
+        """
         from kgreason.core.atomic import remove_stale_temporaries
         from kgreason.training.checkpoint import resolve_checkpoint
-        from kgreason.training.distributed import all_reduce_sum, barrier, wrap_model
         from kgreason.training.seed import seed_everything
 
         cfg = self.config
-        wall_start = time.perf_counter()
         plan = self._plan()
         self._apply_peft(total_steps=plan.total_steps)
         params = self._build_optimization(plan)
@@ -318,9 +336,23 @@ class Trainer:
             self._restore(found, total_steps=plan.total_steps, warmup=plan.warmup_steps)
         else:
             seed_everything(cfg.seed + self.dist.rank)  # dropout differs per rank; data order does not
-        run = self._run
-        self.global_step = run.global_step
-        self._last_saved_step = run.global_step if found is not None else -1
+        self.global_step = self._run.global_step
+        self._last_saved_step = self._run.global_step if found is not None else -1
+        return plan, params
+
+    def _open_session(self, plan: _Plan) -> tuple[Any, Any, Any]:
+        """The (data-parallel) model, the training loader, the TensorBoard writer and the progress bar.
+
+        Returns ``(ddp, loader, bar)``; the writer is kept in ``self._writer``.
+        """
+        import torch
+        from torch.utils.data import DataLoader
+        from tqdm.auto import tqdm
+
+        from kgreason.training.distributed import wrap_model
+
+        cfg = self.config
+        step = self._run.global_step
         ddp = wrap_model(self.model, ctx=self.dist, device=self.device)
         loader = DataLoader(
             self.train_data,
@@ -334,50 +366,61 @@ class Trainer:
 
             self._writer = SummaryWriter(
                 log_dir=str(self.output_dir / "tensorboard"),
-                purge_step=run.global_step,  # drop events that an earlier run wrote after this step
+                purge_step=step,  # drop events that an earlier run wrote after this step
             )
         bar = tqdm(
             total=plan.total_steps,
-            initial=min(run.global_step, plan.total_steps),
+            initial=min(step, plan.total_steps),
             desc="train",
             unit="step",
             disable=not (cfg.progress and self.dist.is_main),
             dynamic_ncols=True,
         )
-        for callback in self.callbacks:
-            callback.on_train_begin(self)
-        watch = _Stopwatch()
-        totals = torch.zeros(2, dtype=torch.float64)  # session samples, tokens
-        self.model.train()
-        try:
-            while not self._finished(plan.total_steps):
-                self._train_epoch(plan, ddp=ddp, loader=loader, params=params, bar=bar, watch=watch)
-            train_seconds = watch.total()
-            # the end: a last evaluation of the final weights, a last log and a last checkpoint
-            if self.dev_data is not None and not run.stopped_early and run.last_eval_step != run.global_step:
-                self._evaluate_dev(plan)
-            if self._window.pending or self._window.log_count:
-                self._log(bar, watch)
-            if self._last_saved_step != run.global_step:
-                self._save_last()
-            if self.dev_data is None:  # no model selection: the best model is the final one
-                if self.dist.is_main:
-                    self._save_best()
-                barrier(ctx=self.dist)
-            self._restore_best()
-            totals = torch.tensor(
-                [self._window.session_samples, self._window.session_tokens],
-                dtype=torch.float64,
-                device=self.device,
-            )
-            all_reduce_sum(totals, ctx=self.dist)
-        finally:
-            bar.close()
-            if self._writer is not None:
-                self._writer.close()
-                self._writer = None
+        return ddp, loader, bar
+
+    def _finish(self, plan: _Plan, *, bar: Any, watch: _Stopwatch) -> torch.Tensor:
+        """A last evaluation of the final weights, a last log and checkpoint, then the best weights back.
+
+        Returns this session's (samples, tokens), summed over the ranks.
+        """
+        import torch
+
+        from kgreason.training.distributed import all_reduce_sum, barrier
+
+        run = self._run
+        if self.dev_data is not None and not run.stopped_early and run.last_eval_step != run.global_step:
+            self._evaluate_dev(plan)
+        if self._window.pending or self._window.log_count:
+            self._log(bar, watch)
+        if self._last_saved_step != run.global_step:
+            self._save_last()
+        if self.dev_data is None:  # no model selection: the best model is the final one
+            if self.dist.is_main:
+                self._save_best()
+            barrier(ctx=self.dist)
+        self._restore_best()
+        totals = torch.tensor(
+            [self._window.session_samples, self._window.session_tokens],
+            dtype=torch.float64,
+            device=self.device,
+        )  # (2,) samples, tokens
+        all_reduce_sum(totals, ctx=self.dist)
+        return totals
+
+    def _close_session(self, bar: Any) -> None:
+        """Close the progress bar and the TensorBoard writer (also after an exception)."""
+        bar.close()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def _result(
+        self, plan: _Plan, *, totals: torch.Tensor, train_seconds: float, wall_start: float
+    ) -> TrainResult:
+        """The :class:`TrainResult` of the finished run."""
+        run = self._run
         samples_all, tokens_all = totals.tolist()
-        result = TrainResult(
+        return TrainResult(
             metric=self.metric,
             best_metric=run.best_metric,
             best_step=run.best_step,
@@ -394,9 +437,6 @@ class Trainer:
             best_checkpoint=self.best_dir if self.best_dir.exists() else None,
             last_checkpoint=self.last_dir,
         )
-        for callback in self.callbacks:
-            callback.on_train_end(self, result=result)
-        return result
 
     def _plan(self) -> _Plan:
         from kgreason.training.sampler import LengthBucketSampler
