@@ -111,3 +111,108 @@ def derive(
         typer.secho(f"violation: {v}", fg=typer.colors.YELLOW, err=True)
     if len(result.violations) > 20:
         typer.secho(f"... {len(result.violations) - 20} more violations", fg=typer.colors.YELLOW, err=True)
+
+
+LEARNED_MARK = "learned by `kgreason rules learn`"
+
+
+@rules_app.command("learn")
+def learn(
+    dataset: Annotated[
+        str,
+        typer.Argument(help="A registered dataset reader whose stories carry facts and a query (clutrr)."),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Where to write the learned .rules file (atomically).")
+    ],
+    options: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Reader option, repeatable: --set set=data_089907f8 --set max_train=500"),
+    ] = None,
+    min_support: Annotated[
+        int, typer.Option("--min-support", min=1, help="Stories an answer needs before it becomes a rule.")
+    ] = 2,
+    min_confidence: Annotated[
+        float,
+        typer.Option(
+            "--min-confidence", min=0.0, max=1.0, help="Share of a pair's stories its answer needs."
+        ),
+    ] = 0.6,
+    evaluate: Annotated[
+        bool,
+        typer.Option("--evaluate/--no-evaluate", help="Score the learned rules on the test split's facts."),
+    ] = True,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing --out file that kgreason did not write.")
+    ] = False,
+    as_json: TextOrJsonOption = False,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Public data folder; default $KGREASON_DATA.")
+    ] = None,
+) -> None:
+    """Learn composition rules from the training stories' (facts, query, answer) alone; write a .rules file."""
+    import json
+
+    from kgreason.core.atomic import atomic_text_output
+    from kgreason.core.config import apply_overrides
+    from kgreason.core.paths import use_data_dir
+    from kgreason.data.readers import read_dataset
+    from kgreason.rules.language import parse_rules
+    from kgreason.rules.learn import learn_composition_rules
+
+    use_data_dir(data_dir)
+    try:
+        if (
+            out.exists()
+            and not force
+            and LEARNED_MARK not in out.read_text(encoding="utf-8", errors="replace")[:400]
+        ):
+            raise KGReasonError(f"{out}: exists and was not written by `kgreason rules learn` (use --force)")
+        splits = read_dataset(dataset, **apply_overrides({}, list(options or [])))
+        vocabulary = {
+            r for part in (splits.train, splits.dev, splits.test) for e in part for _, r, _ in e.facts or ()
+        }
+        start = time.perf_counter()
+        learned = learn_composition_rules(
+            splits.train,
+            min_support=min_support,
+            min_confidence=min_confidence,
+            vocabulary=vocabulary | set(splits.labels),
+        )
+        seconds = time.perf_counter() - start
+        text = learned.to_text(
+            header=f"{len(learned.table)} composition rules {LEARNED_MARK} from {learned.used} training stories of "
+            f"{dataset} {' '.join(options or [])} (min support {min_support}, min confidence {min_confidence})."
+        )
+        rules = parse_rules(text, path=out)  # what is written must read back
+        report = {
+            "rules": len(learned.table),
+            "stories_used": learned.used,
+            "stories_skipped": learned.skipped,
+        }
+        report["rounds"], report["seconds"] = learned.rounds, round(seconds, 3)
+        if evaluate and splits.test:
+            report["test_accuracy_by_depth"] = _accuracy_by_depth(rules, splits)
+        with atomic_text_output(out) as handle:
+            handle.write(text)
+    except (KGReasonError, ValueError) as err:
+        exit_with_error(err)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    typer.echo(f"{report['rules']} rules from {learned.used} stories ({learned.skipped} skipped) -> {out}")
+    for depth, accuracy in report.get("test_accuracy_by_depth", {}).items():
+        typer.echo(f"  test k={depth}: {100 * accuracy:.1f} % (gold story facts)")
+
+
+def _accuracy_by_depth(rules, splits) -> dict[str, float]:
+    """Accuracy of the rules (ties broken by training answers) on the test stories' own facts, by depth."""
+    from collections import defaultdict
+
+    from kgreason.bench.predictors import RulePredictor
+
+    predictor = RulePredictor(rules=rules, labels=splits.labels).fit(splits.train)
+    hits: dict[str, list[bool]] = defaultdict(list)
+    for prediction, example in zip(predictor(splits.test), splits.test, strict=True):
+        hits[str(example.metadata.get("depth", "all"))].append(prediction == example.label)
+    return {depth: sum(h) / len(h) for depth, h in sorted(hits.items(), key=lambda kv: (len(kv[0]), kv[0]))}
