@@ -207,12 +207,8 @@ def learn(
 
 def _accuracy_by_depth(rules, splits) -> dict[str, float]:
     """Accuracy of the rules (ties broken by training answers) on the test stories' own facts, by depth."""
-    from collections import defaultdict
-
     from kgreason.bench.predictors import RulePredictor
+    from kgreason.bench.reasoning import accuracy_by_depth
 
     predictor = RulePredictor(rules=rules, labels=splits.labels).fit(splits.train)
-    hits: dict[str, list[bool]] = defaultdict(list)
-    for prediction, example in zip(predictor(splits.test), splits.test, strict=True):
-        hits[str(example.metadata.get("depth", "all"))].append(prediction == example.label)
-    return {depth: sum(h) / len(h) for depth, h in sorted(hits.items(), key=lambda kv: (len(kv[0]), kv[0]))}
+    return {str(k): v for k, v in accuracy_by_depth(predictor(splits.test), splits.test).items()}
