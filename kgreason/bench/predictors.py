@@ -100,24 +100,50 @@ class RulePredictor(Predictor):
         from collections import Counter
 
         derived = self.derived(examples)  # (N, L)
-        counts: dict[frozenset[str], Counter] = {}
-        for row, example in zip(derived, examples, strict=True):
+        counts: dict[tuple, Counter] = {}
+        for row, keys, example in zip(derived, self.keys(examples), examples, strict=True):
             if row.sum() > 1:
                 candidates = frozenset(self.labels[i] for i in row.nonzero()[0])
-                counts.setdefault(candidates, Counter())[example.label] += 1
+                for key in keys:
+                    counts.setdefault((key, candidates), Counter())[example.label] += 1
         self.preferred = {key: counter.most_common(1)[0][0] for key, counter in counts.items()}
         return self
 
-    def scores(self, derived) -> torch.Tensor:
-        """(N, L) logits from derived-label flags: candidates 0 (the preferred one 1), others -1e4."""
+    @staticmethod
+    def keys(
+        examples: Sequence[Example], facts: Sequence[Sequence[tuple]] | None = None
+    ) -> list[list[tuple]]:
+        """Per story, the contexts an ambiguous derivation is resolved by, most specific first: the relations
+        along the story's path (when its facts form one), the path's relation families (gender-neutral:
+        a wife's son's grandmother backs off to spouse, child, grandparent), and the candidates alone."""
+        from kgreason.rules.kinship import RELATION_FAMILY
+        from kgreason.rules.learn import story_path
+
+        out = []
+        for n, example in enumerate(examples):
+            story = (example.facts or []) if facts is None else facts[n]
+            path = story_path(story, tuple(example.metadata["query"][:2]))
+            keys: list[tuple] = [()]
+            if path:
+                families = tuple(RELATION_FAMILY.get(r, (r,))[0] for r in path)
+                keys = [("path", *path), ("families", *families), ()]
+            out.append(keys)
+        return out
+
+    def scores(self, derived, keys: Sequence[Sequence[tuple]] | None = None) -> torch.Tensor:
+        """(N, L) logits from derived-label flags: candidates 0 (the preferred one 1), others -1e4.
+
+        ``keys``: per story, the contexts of :meth:`keys` (default: the candidates alone)."""
         flags = torch.as_tensor(derived, dtype=torch.bool)  # (N, L)
         logits = torch.where(flags, 0.0, -1e4)  # (N, L)
         logits[~flags.any(-1)] = 0.0  # nothing derived: uniform
         index = {label: i for i, label in enumerate(self.labels)}
         for row in (flags.sum(-1) > 1).nonzero().flatten().tolist():
-            key = frozenset(self.labels[i] for i in flags[row].nonzero().flatten().tolist())
-            if key in self.preferred:
-                logits[row, index[self.preferred[key]]] = 1.0
+            candidates = frozenset(self.labels[i] for i in flags[row].nonzero().flatten().tolist())
+            for key in keys[row] if keys is not None else [()]:
+                if (key, candidates) in self.preferred:
+                    logits[row, index[self.preferred[(key, candidates)]]] = 1.0
+                    break
         self.last_counts = {
             "unique": int((flags.sum(-1) == 1).sum()),
             "ambiguous": int((flags.sum(-1) > 1).sum()),
@@ -126,7 +152,7 @@ class RulePredictor(Predictor):
         return logits
 
     def logits(self, examples: Sequence[Example]) -> torch.Tensor:
-        return self.scores(self.derived(examples))  # (N, L)
+        return self.scores(self.derived(examples), self.keys(examples))  # (N, L)
 
 
 @dataclass
@@ -176,7 +202,8 @@ class NeuroSymbolicPredictor(RulePredictor):
     def logits(self, examples: Sequence[Example]) -> torch.Tensor:
         examples = list(examples)
         self.last = self.extract(examples)
-        return self.scores(self.derived(examples, self.last.facts))  # (N, L)
+        facts = self.last.facts
+        return self.scores(self.derived(examples, facts), self.keys(examples, facts))  # (N, L)
 
 
 class ConstrainedPredictor(Predictor):
