@@ -19,6 +19,8 @@ and one ``<task>_test.csv`` per test task. Each row is one story; the reader tur
   final full stop, so the story is split at sentence punctuation and then refined with ``clean_story`` (the same
   clean sentences in another order): a chunk of one that is a prefix or suffix of a chunk of the other is split
   off. ``metadata["fact_sentences"]``: per fact, the first sentence naming both people, else ``None``.
+* ``metadata["people"]``: the bracketed names of the story text, in order of first mention (what a story reader
+  is given besides the text; the gold ``genders`` and ``facts`` are not).
 * ``metadata["noise"]``: from the task prefix, 1 clean, 2 supporting, 3 irrelevant, 4 disconnected.
 
 The data are CC BY-NC 4.0 and never ship with kgreason; point ``data_dir`` at a copy.
@@ -243,6 +245,7 @@ def parse_row(row: dict[str, str], *, source: str, path: Path, line: int) -> Clu
             "query": [head, tail],
             "depth": depth,
             "genders": genders,
+            "people": list(dict.fromkeys(_BRACKETS.findall(row["story"]))),
             "sentences": sentences,
             "fact_sentences": story.fact_sentences,
             "path": _path_positions(story.facts, proof, clean=clean),

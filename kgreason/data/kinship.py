@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -340,6 +341,12 @@ def generate_kinship_stories(
     return examples
 
 
+def _mention_order(text: str, names) -> list[str]:
+    """``names`` in order of their first whole-word mention in ``text`` (unmentioned ones left out)."""
+    found = {name: m.start() for name in names if (m := re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text))}
+    return sorted(found, key=found.__getitem__)
+
+
 def _to_example(rng: random.Random, c: _Candidate, names, *, uid: str) -> Example:
     people = list(dict.fromkeys([*c.chain, *(p for a, _, b in c.facts for p in (a, b))]))
     name = _name_people(rng, people, c.family, names)
@@ -361,6 +368,7 @@ def _to_example(rng: random.Random, c: _Candidate, names, *, uid: str) -> Exampl
             "query": [head, tail],
             "depth": depth,
             "genders": genders,
+            "people": _mention_order(" ".join(sentences[i] for i in order), genders),
             "sentences": [sentences[i] for i in order],
             "fact_sentences": [position[i] for i in range(len(facts))],
             "path": list(range(depth)),

@@ -69,6 +69,14 @@ RELATION_FAMILY: dict[str, tuple[str, str]] = {
     "nephew": ("niecenephew", "auntuncle"),
     "niece": ("niecenephew", "auntuncle"),
 }
+#: The relation families a pair can hold (``b`` is ``a``'s <family>), ``none`` first.
+FAMILIES: tuple[str, ...] = (
+    "none", "child", "parent", "spouse", "sibling", "grandchild", "grandparent", "niecenephew", "auntuncle",
+)  # fmt: skip
+#: Family -> the family of the reversed pair (``child`` of a is ``parent`` of b).
+FAMILY_INVERSE: dict[str, str] = {"none": "none", **dict(RELATION_FAMILY.values())}
+#: Family index -> the index of its inverse.
+INVERSE_INDEX: tuple[int, ...] = tuple(FAMILIES.index(FAMILY_INVERSE[f]) for f in FAMILIES)
 #: Relation words in story sentences (lower case, plurals and familiar forms) -> the relation they name.
 RELATION_WORDS: dict[str, str] = {
     "son": "son",
