@@ -101,6 +101,38 @@ def test_rule_predictor_breaks_ties_with_what_training_answered() -> None:
     assert torch.equal(predictor.logits([nothing]), torch.zeros(1, 4))
 
 
+def test_rule_predictor_backs_off_from_the_path_to_its_families_to_the_candidates() -> None:
+    """A tie on a path training never showed (wife, son, grandmother) is broken by stories of the same
+    relation families (husband, daughter, grandmother), not by the candidates' overall majority."""
+    from kgreason.bench.predictors import RulePredictor
+    from kgreason.rules import kinship_rules
+    from kgreason.rules.kinship import KINSHIP_GENDER
+
+    def story(path: list[str], label: str) -> Example:
+        people = [f"P{i}" for i in range(len(path) + 1)]
+        genders = {"P0": "female" if path[0] == "husband" else "male"}
+        genders.update({people[i + 1]: KINSHIP_GENDER[r] for i, r in enumerate(path)})
+        facts = [(people[i], r, people[i + 1]) for i, r in enumerate(path)]
+        return Example(
+            text="x",
+            label=label,
+            facts=facts,
+            metadata={"query": [people[0], people[-1]], "genders": genders},
+        )
+
+    labels = ["mother", "mother-in-law"]
+    training = [story(["wife", "daughter", "brother", "grandmother"], "mother-in-law")] * 5 + [
+        story(["husband", "daughter", "grandmother"], "mother")
+    ] * 2
+    predictor = RulePredictor(rules=kinship_rules(), labels=labels).fit(training)
+    assert predictor([story(["wife", "son", "grandmother"], "?")]) == ["mother"]
+    assert predictor([story(["wife", "son", "brother", "grandmother"], "?")]) == ["mother-in-law"]
+    # without the families' evidence the candidates' majority decides
+    predictor = RulePredictor(rules=kinship_rules(), labels=labels).fit(training[:5])
+    assert predictor([story(["wife", "son", "grandmother"], "?")]) == ["mother-in-law"]
+    assert predictor.last_counts["ambiguous"] == 1
+
+
 def test_tiny_suite_end_to_end(tmp_path: Path, tiny_encoder: Path) -> None:
     """Generator -> every variant trained (tiny random BERT) -> probes -> table, JSON, Markdown, plot."""
     from kgreason.bench.reasoning import ReasoningSuiteRunner
@@ -124,6 +156,7 @@ def test_tiny_suite_end_to_end(tmp_path: Path, tiny_encoder: Path) -> None:
             "probes.inlp_iterations=2",
             "probes.bootstrap_resamples=200",
             "soft_constraints=[text]",
+            "reader.epochs=1",
         ],
     )
     runner = ReasoningSuiteRunner(suite=suite, output_dir=tmp_path / "results", run_root=tmp_path / "runs")
@@ -140,6 +173,8 @@ def test_tiny_suite_end_to_end(tmp_path: Path, tiny_encoder: Path) -> None:
         "neuro_symbolic",
         "text + soft rules",
         "text + soft rules + rules",
+        "reader",
+        "reader_learned",
     }
     rules = next(run for run in report.runs if run.variant == "rules")
     assert all(value == 1.0 for value in rules.depth_accuracy.values())  # generated stories are solvable
@@ -153,10 +188,23 @@ def test_tiny_suite_end_to_end(tmp_path: Path, tiny_encoder: Path) -> None:
     assert {"ablation", "counterfactual", "rename", "representation"} <= set(text.probes)
     graph = next(run for run in report.runs if run.label == "graph")
     assert "perturbation" in graph.probes and "perturbation" not in text.probes
+    reader = next(run for run in report.runs if run.label == "reader")
+    assert {"ablation", "counterfactual", "rename"} <= set(
+        reader.probes
+    ) and "perturbation" not in reader.probes
+    assert set(reader.extra["reader_quality"]) == {"2", "3", "4"}
+    assert (tmp_path / "runs" / "quick" / "reader" / "seed13" / "best" / "reader.json").is_file()
     files = write_report(report, tmp_path / "results", command="pytest")
     assert [f.suffix for f in files] == [".md", ".json", ".png"]
     payload = json.loads(files[1].read_text(encoding="utf-8"))
     assert {row["variant"] for row in payload["rows"]} == labels
+    given = {row["variant"]: (row["inputs"], row["rules"]) for row in payload["rows"]}
+    assert given["reader"] == ("text", "hand-written") and given["reader_learned"] == ("text", "learned")
+    assert given["graph"] == ("gold_graph", "none") and given["neuro_symbolic"] == (
+        "text+gold_pairs",
+        "hand-written",
+    )
+    assert "| reader | relation accuracy |" in files[0].read_text(encoding="utf-8")
     assert files[2].read_bytes()[:4] == b"\x89PNG"
     assert "| rules |" in markdown_table(report)
     # a second run reuses the finished training runs (no retraining) and agrees

@@ -14,6 +14,7 @@ Seeds are aggregated as mean ± std.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import random
 import statistics
@@ -207,6 +208,84 @@ class ReasoningSuiteRunner:
         (predictor, seconds)."""
         return reasoning_variants.get(variant).train(self, seed=seed, soft=soft)
 
+    def story_reader(self, seed: int):
+        """Train (or reuse, from ``<run_root>/reader/seed<s>``) the story reader of ``seed``; returns (reader,
+        train seconds). One reader serves every reader variant of the seed."""
+        import json
+
+        from kgreason.core.atomic import atomic_write_text
+        from kgreason.models.story_reader import StoryReader, StoryReaderConfig, build_story_reader
+        from kgreason.training.story_reader import ReaderTrainingConfig, train_story_reader
+
+        cache = self.__dict__.setdefault("_readers", {})
+        if seed in cache:
+            return cache[seed]
+        folder = self.run_root / "reader" / f"seed{seed}"
+        record = folder / "training.json"
+        spec = self.suite.reader
+        settings = {
+            **dataclasses.asdict(spec),
+            "encoder": self.suite.encoder,
+            "train": len(self.train_stories),
+        }
+        if (
+            self.resume
+            and record.is_file()
+            and (folder / "best").is_dir()
+            and json.loads(record.read_text(encoding="utf-8")).get("settings") == settings
+        ):
+            reader = StoryReader.from_pretrained(folder / "best")
+            cache[seed] = reader, float(json.loads(record.read_text(encoding="utf-8"))["seconds"])
+            return cache[seed]
+        train = list(self.train_stories)
+        if spec.augment:
+            from kgreason.data.readers import read_dataset
+
+            extra = read_dataset(spec.augment, data_dir=self.data_dir, **spec.augment_options)
+            train += extra.train
+        reader = build_story_reader(StoryReaderConfig(encoder=self.suite.encoder, context=spec.context))
+        result = train_story_reader(
+            reader,
+            train,
+            self.dev_stories[: spec.dev_stories],
+            config=ReaderTrainingConfig(
+                epochs=spec.epochs,
+                batch_size=spec.batch_size,
+                lr=spec.lr,
+                head_lr=spec.head_lr,
+                seed=seed,
+                max_train=spec.max_train,
+            ),
+            transform=None
+            if spec.rename == "none"
+            else functools.partial(_renamed, genders=spec.rename == "gender"),
+        )
+        result.reader.save_pretrained(folder / "best")
+        atomic_write_text(
+            record,
+            json.dumps(
+                {
+                    "seconds": result.seconds,
+                    "history": result.history,
+                    "stories": len(train),
+                    "settings": settings,
+                }
+            )
+            + "\n",
+        )
+        cache[seed] = result.reader, result.seconds
+        return cache[seed]
+
+    def learned_rules(self):
+        """Composition rules learned from the training stories' (facts, query, answer) (:mod:`kgreason.rules.learn`)."""
+        if getattr(self, "_learned", None) is None:
+            from kgreason.rules.language import parse_rules
+            from kgreason.rules.learn import learn_composition_rules
+
+            learned = learn_composition_rules(self.train_stories, vocabulary=[*self.relations, *self.labels])
+            self._learned = parse_rules(learned.to_text(header="learned from the suite's training stories"))
+        return self._learned
+
     def train_model(self, config, *, name: str):
         """Train (or reuse) the run of ``config`` (:meth:`experiment_config`); returns (a predictor named
         ``name`` on its best model, train seconds)."""
@@ -243,7 +322,9 @@ class ReasoningSuiteRunner:
         soft: bool = False,
     ):
         test = splits.test
+        started = time.perf_counter()
         logits = predictor.logits(test)  # (N, L)
+        predict_seconds = time.perf_counter() - started
         extraction = getattr(predictor, "last", None)  # what the neuro-symbolic extractor read (test stories)
         derivations = dict(getattr(predictor, "last_counts", None) or {})
         index = logits.argmax(-1)  # (N,)
@@ -277,9 +358,12 @@ class ReasoningSuiteRunner:
             num_test=len(test),
             soft=soft,
         )
-        if extraction is not None:
+        run.extra["predict_seconds"] = predict_seconds
+        if hasattr(extraction, "unread"):
             run.extra["facts_unread"] = extraction.unread
             run.extra["facts_total"] = extraction.total
+        if hasattr(extraction, "quality"):
+            run.extra["reader_quality"] = {str(k): v for k, v in extraction.quality.items()}
         if derivations:
             run.extra["derivations"] = derivations  # unique / ambiguous / none on the test stories
         return run
@@ -315,6 +399,7 @@ class ReasoningSuiteRunner:
         splits = self.read()
         self.labels = list(splits.labels)
         self.train_stories = splits.train
+        self.dev_stories = splits.dev
         self.relations = list(
             splits.info.get("relations") or sorted({f[1] for e in splits.train for f in e.facts or ()})
         )
@@ -367,6 +452,17 @@ class ReasoningSuiteRunner:
         return ReasoningReport(
             suite=self.suite, runs=runs, seconds=time.perf_counter() - started, depths=depths, info=info
         )
+
+
+def _renamed(example: Example, rng, *, genders: bool = False) -> Example:
+    """``example`` with its people consistently renamed, for training the story reader: names of the same gender
+    (``genders``), or names drawn regardless of gender, so that a person's gender is read from the text (pronouns,
+    relation words) rather than from the name."""
+    from kgreason.data.names import FEMALE_NAMES, MALE_NAMES
+    from kgreason.probes.interventions import rename_entities
+
+    pool = None if genders else {"male": (*MALE_NAMES, *FEMALE_NAMES), "female": (*MALE_NAMES, *FEMALE_NAMES)}
+    return rename_entities(example, rng=rng, names_by_gender=pool)
 
 
 def mean_std(values: Sequence[float | None]) -> tuple[float, float] | None:

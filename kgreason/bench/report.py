@@ -65,6 +65,7 @@ def aggregate(report: ReasoningReport) -> list[dict[str, Any]]:
     rows = []
     for label, runs in _groups(report).items():
         row: dict[str, Any] = {"variant": label, "seeds": [r.seed for r in runs]}
+        row.update(_given(runs[0]))
         row["depth_accuracy"] = {
             depth: mean_std([r.depth_accuracy.get(depth) for r in runs]) for depth in report.depths
         }
@@ -80,8 +81,43 @@ def aggregate(report: ReasoningReport) -> list[dict[str, Any]]:
         row["generalisation_gap"] = mean_std([r.generalisation_gap for r in runs])
         for probe in ("ablation", "counterfactual", "perturbation", "rename"):
             row[probe] = mean_std([_probe_value(r, probe) for r in runs])
+            intervals = [_probe_interval(r, probe) for r in runs]
+            if any(intervals):
+                row[f"{probe}_ci"] = [ci for ci in intervals if ci]
+        quality = [r.extra["reader_quality"] for r in runs if r.extra.get("reader_quality")]
+        if quality:
+            row["reader_quality"] = {
+                depth: {key: mean_std([q.get(depth, {}).get(key) for q in quality]) for key in READER_METRICS}
+                for depth in quality[0]
+            }
+        stage = [r.extra.get("predict_seconds") for r in runs]
+        row["predict_seconds"] = mean_std(stage)
         rows.append(row)
     return rows
+
+
+#: Reader-quality metrics, in table order (:func:`kgreason.bench.reading.reader_quality`).
+READER_METRICS = ("relation_accuracy", "pair_recall", "pair_precision", "gender_accuracy", "story_exact")
+
+
+def _given(run: VariantRun) -> dict[str, str]:
+    """What a row's predictor was given at test time and which rules it composed with."""
+    from kgreason.bench.variants import reasoning_variants
+
+    variant = reasoning_variants.get(run.variant) if run.variant in reasoning_variants else None
+    inputs = variant.inputs if variant else "?"
+    rules = variant.rules if variant else "?"
+    if run.constrained:
+        rules = "hand-written" if rules == "none" else rules
+    return {"inputs": inputs, "rules": rules}
+
+
+def _probe_interval(run: VariantRun, probe: str) -> list[float] | None:
+    """``[estimate, ci_low, ci_high]`` of a probe's effect on one run (``None``: not run or no interval)."""
+    found = run.probes.get(probe)
+    if not found or found.get("estimate") is None or probe == "perturbation":
+        return None
+    return [found["estimate"], found.get("ci_low"), found.get("ci_high")]
 
 
 def _pct(value: tuple[float, float] | None, *, std: bool = False, signed: bool = False) -> str:
@@ -98,6 +134,8 @@ def markdown_table(report: ReasoningReport) -> str:
     depth_heads = [f"k={d}{'*' if d in train else ''}" for d in report.depths]
     heads = [
         "variant",
+        "inputs",
+        "rules",
         *depth_heads,
         "all",
         "IID−OOD gap",
@@ -108,6 +146,7 @@ def markdown_table(report: ReasoningReport) -> str:
         "perturbation drop",
         "rename inv.",
         "train s",
+        "predict s",
     ]
     lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
     many = len(report.info.get("seeds", [])) > 1
@@ -118,6 +157,8 @@ def markdown_table(report: ReasoningReport) -> str:
         seconds = row["train_seconds"]
         cells = [
             row["variant"],
+            row["inputs"],
+            row["rules"],
             *[_pct(row["depth_accuracy"][d], std=many) for d in report.depths],
             _pct(row["accuracy"], std=many),
             _pct(row["generalisation_gap"], signed=True),
@@ -128,8 +169,47 @@ def markdown_table(report: ReasoningReport) -> str:
             _pct(row["perturbation"]),
             _pct(row["rename"]),
             f"{seconds[0]:.0f}" if seconds else "–",
+            f"{row['predict_seconds'][0]:.0f}" if row.get("predict_seconds") else "–",
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def reader_table(report: ReasoningReport) -> str:
+    """Reader quality by depth (%), one block of rows per reader variant (empty when none ran)."""
+    lines = []
+    for row in aggregate(report):
+        quality = row.get("reader_quality")
+        if not quality or row["variant"].endswith("+ rules"):
+            continue
+        if not lines:
+            lines = ["| variant | metric | " + " | ".join(f"k={d}" for d in quality) + " |"]
+            lines.append("|" + "---|" * (len(quality) + 2))
+        for metric in READER_METRICS:
+            cells = [_pct(quality[d].get(metric)) for d in quality]
+            lines.append(f"| {row['variant']} | {metric.replace('_', ' ')} | " + " | ".join(cells) + " |")
+        break  # the reader variants share one reader per seed
+    return "\n".join(lines)
+
+
+def probe_table(report: ReasoningReport) -> str:
+    """Knowledge-ablation drop and counterfactual consistency per seed with their 95 % bootstrap intervals."""
+    lines = []
+    for row in aggregate(report):
+        cells = []
+        for probe in ("ablation", "counterfactual"):
+            shown = [
+                f"{100 * e:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
+                for e, lo, hi in row.get(f"{probe}_ci", [])
+                if lo is not None and hi is not None and lo == lo and hi == hi
+            ]
+            cells.append("; ".join(shown) or "–")
+        if cells == ["–", "–"]:
+            continue
+        if not lines:
+            lines = ["| variant | ablation drop [95 % CI] per seed | counterfactual ✓ [95 % CI] per seed |"]
+            lines.append("|---|---|---|")
+        lines.append(f"| {row['variant']} | {cells[0]} | {cells[1]} |")
     return "\n".join(lines)
 
 
@@ -165,8 +245,26 @@ def report_markdown(report: ReasoningReport, *, command: str) -> str:
         "path are removed (from text and graph); counterfactual ✓ = share of predictions that follow a one-fact "
         "edit to the rule-given new answer; perturbation drop = accuracy lost with the whole story graph perturbed "
         "(mean over relation swap / rewiring / deletion; graph-reading variants only); rename inv. = share of "
-        "predictions unchanged when every person is renamed. `+ rules` = rule-constrained inference.",
+        "predictions unchanged when every person is renamed. `+ rules` = rule-constrained inference. "
+        "inputs = what a row is given at test time (`text`: story text and its marked names only; "
+        "`text+gold_pairs`: and the gold related pairs and genders; `gold_graph`: the gold story graph); rules = "
+        "the rules it composes with (`hand-written`, `learned` by `kgreason rules learn` from the training "
+        "stories, `none`); train s = training time, predict s = time to answer the test stories.",
     ]
+    probes_ci = probe_table(report)
+    if probes_ci:
+        parts += ["", "Probe effects with bootstrap intervals (one entry per seed):", "", probes_ci]
+    reading = reader_table(report)
+    if reading:
+        parts += [
+            "",
+            "Story reader on its own (test stories, mean over seeds): relation accuracy = gold facts whose "
+            "relation the decoded graph states (either direction); pair recall / precision = related pairs "
+            "found vs gold; gender accuracy per person; story exact = every fact and gender right (the reader "
+            "variants share one reader per seed).",
+            "",
+            reading,
+        ]
     anchors = anchors_table(report)
     if anchors:
         parts += ["", "Published anchors:", "", anchors]

@@ -21,6 +21,8 @@ from kgreason.training.config import TrainerConfig
 REASONING_VARIANTS = VARIANT_NAMES
 #: The built-in probes a reasoning suite runs by default (the registry: :mod:`kgreason.probes.registry`).
 PROBES = PROBE_NAMES
+READER_CONTEXTS = ("marked", "sentence", "story")
+READER_RENAMING = ("any", "gender", "none")
 PERTURBATIONS = ("relation_swap", "rewire", "delete")
 
 
@@ -35,6 +37,31 @@ class DatasetSpec:
     options: dict[str, Any] = field(default_factory=dict)
     max_train: int = 0
     max_test_per_depth: int = 0
+
+
+@dataclass
+class ReaderSpec:
+    """How the story reader (variants ``reader``, ``reader_learned``) trains.
+
+    ``max_train``: cap on training stories (0: the suite's training stories); ``dev_stories``: dev stories
+    read after each epoch to keep the best one; ``context``: ``sentence`` (each sentence read on its own) or
+    ``story`` (the whole story in one pass); ``rename``: rename every training story's people afresh each epoch
+    (the training families' names otherwise tell the reader who is whose relative): ``any`` draws names regardless
+    of gender (genders are then read from pronouns and relation words, not names), ``gender`` keeps each
+    person's gender, ``none`` trains on the stories as they are; ``augment``: a story reader (``kinship``: the built-in generator)
+    whose training stories are added, ``augment_options`` its options.
+    """
+
+    epochs: int = 2
+    batch_size: int = 16
+    lr: float = 5e-5
+    head_lr: float = 1e-3
+    max_train: int = 0
+    dev_stories: int = 300
+    context: str = "sentence"
+    rename: str = "any"
+    augment: str = ""
+    augment_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -69,8 +96,10 @@ class SuiteConfig:
         description: one paragraph: what it measures and on which data.
         dataset: reader and options.
         train_depths: depths seen in training (IID); every other test depth is out of distribution.
-        variants: subset of ``rules`` (forward chaining on the gold story graph), ``text``, ``graph``, ``fused``,
-            ``neuro_symbolic`` (the encoder extracts each story relation, the rules compose them).
+        variants: registered variants: ``rules`` (forward chaining on the gold story graph), ``text``,
+            ``graph``, ``fused``, ``neuro_symbolic`` (the encoder extracts each story relation given the gold
+            pairs, the rules compose them), ``reader`` / ``reader_learned`` (the story reader reads the graph
+            from the text alone; hand-written or learned rules compose it).
         constraints: also score every neural variant with rule-constrained inference.
         soft_constraints: variants (``text``, ``graph``, ``fused``) trained a second time with the soft
             rule-constraint loss added to cross-entropy (rows ``<variant> + soft rules``).
@@ -84,6 +113,7 @@ class SuiteConfig:
         variant_trainer: per-variant overrides of ``trainer`` (``{graph: {epochs: 20}}``); the extractor of
             ``neuro_symbolic`` is trained with ``trainer`` + ``variant_trainer.neuro_symbolic``.
         gnn: the GNN of ``graph`` and ``fused``.
+        reader: how the story reader of ``reader`` / ``reader_learned`` trains.
         probes: the causal probes.
         anchors: published numbers to print beside ours.
         goal: the goal the suite checks, in words.
@@ -106,6 +136,7 @@ class SuiteConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     variant_trainer: dict[str, dict[str, Any]] = field(default_factory=dict)
     gnn: GNNConfig = field(default_factory=GNNConfig)
+    reader: ReaderSpec = field(default_factory=ReaderSpec)
     probes: ProbeSpec = field(default_factory=ProbeSpec)
     anchors: list[Anchor] = field(default_factory=list)
     goal: str = ""
@@ -183,6 +214,14 @@ def load_suite(name_or_path: str | Path, *, overrides: list[str] | None = None) 
             raise ConfigError(
                 f"{where}: unknown probe {probe!r}.{did_you_mean(probe, names)} Probes: {', '.join(names)}"
             )
+    if suite.reader.context not in READER_CONTEXTS:
+        raise ConfigError(
+            f"{where}: reader.context must be one of {', '.join(READER_CONTEXTS)}, got {suite.reader.context!r}"
+        )
+    if suite.reader.rename not in READER_RENAMING:
+        raise ConfigError(
+            f"{where}: reader.rename must be one of {', '.join(READER_RENAMING)}, got {suite.reader.rename!r}"
+        )
     for kind in suite.probes.perturbation_kinds:
         if kind not in PERTURBATIONS:
             raise ConfigError(

@@ -33,12 +33,16 @@ class ReasoningVariant:
         reads: what the predictor reads (``"graph"``, ``"text_encoder"``), matched against each probe's needs.
         constrainable: a model whose logits rule-constrained inference can mask (gets a ``+ rules`` row) and
             that can train with the soft rule loss.
+        inputs: what the predictor is given at test time: ``text``, ``text+gold_pairs`` or ``gold_graph``.
+        rules: which rules it composes with: ``hand-written``, ``learned`` or ``none``.
     """
 
     train: Callable[..., tuple[Predictor, float]]
     reads: frozenset[str] = frozenset()
     constrainable: bool = False
     description: str = ""
+    inputs: str = "text"
+    rules: str = "none"
 
 
 def _rules(runner: ReasoningSuiteRunner, *, seed: int, soft: bool) -> tuple[Predictor, float]:
@@ -82,6 +86,19 @@ def _neuro_symbolic(runner: ReasoningSuiteRunner, *, seed: int, soft: bool) -> t
     return predictor.fit(runner.train_stories), seconds
 
 
+def _reader(rules: str) -> Callable[..., tuple[Predictor, float]]:
+    def train(runner: ReasoningSuiteRunner, *, seed: int, soft: bool) -> tuple[Predictor, float]:
+        from kgreason.bench.reading import ReaderPredictor
+
+        reader, seconds = runner.story_reader(seed)
+        ruleset = runner.rules if rules == "hand-written" else runner.learned_rules()
+        name = "reader" if rules == "hand-written" else "reader_learned"
+        predictor = ReaderPredictor(reader=reader, rules=ruleset, labels=runner.labels, name=name)
+        return predictor.fit(runner.train_stories), seconds
+
+    return train
+
+
 #: Registered variants (built-ins plus the ``kgreason.reasoning_variants`` entry points).
 reasoning_variants: Registry[ReasoningVariant] = Registry(
     kind="reasoning variant", entry_point_group="kgreason.reasoning_variants"
@@ -95,6 +112,8 @@ BUILT_IN_VARIANTS: tuple[tuple[str, str, ReasoningVariant], ...] = (
         ReasoningVariant(
             train=_rules,
             reads=frozenset({"graph"}),
+            inputs="gold_graph",
+            rules="hand-written",
             description="forward chaining of the rules over each story's own facts",
         ),
     ),
@@ -114,6 +133,7 @@ BUILT_IN_VARIANTS: tuple[tuple[str, str, ReasoningVariant], ...] = (
         ReasoningVariant(
             train=_model("graph"),
             reads=frozenset({"graph"}),
+            inputs="gold_graph",
             constrainable=True,
             description="the GNN over the story graph",
         ),
@@ -124,6 +144,7 @@ BUILT_IN_VARIANTS: tuple[tuple[str, str, ReasoningVariant], ...] = (
         ReasoningVariant(
             train=_model("fused"),
             reads=frozenset({"graph"}),
+            inputs="text+gold_graph",
             constrainable=True,
             description="encoder and GNN fused",
         ),
@@ -133,7 +154,29 @@ BUILT_IN_VARIANTS: tuple[tuple[str, str, ReasoningVariant], ...] = (
         "kgreason.NeuroSymbolicVariant.v1",
         ReasoningVariant(
             train=_neuro_symbolic,
+            inputs="text+gold_pairs",
+            rules="hand-written",
             description="a trained relation extractor reads the facts from the text, the rules compose them",
+        ),
+    ),
+    (
+        "reader",
+        "kgreason.ReaderVariant.v1",
+        ReasoningVariant(
+            train=_reader("hand-written"),
+            rules="hand-written",
+            description="the story reader reads people, pairs, relations and genders from the text alone; "
+            "decoded jointly, composed by the hand-written rules",
+        ),
+    ),
+    (
+        "reader_learned",
+        "kgreason.ReaderLearnedVariant.v1",
+        ReasoningVariant(
+            train=_reader("learned"),
+            rules="learned",
+            description="the story reader, composed by rules learned from the training stories "
+            "(`kgreason rules learn`)",
         ),
     ),
 )
