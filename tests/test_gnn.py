@@ -42,7 +42,7 @@ def test_grouped_rgcn_without_edges_keeps_root_and_bias():
     torch.testing.assert_close(out, x @ conv.root + conv.bias)
 
 
-@pytest.mark.parametrize("kind", ["rgcn", "gatv2"])
+@pytest.mark.parametrize("kind", ["rgcn", "gatv2", "bellman_ford"])
 def test_stack_shapes_and_an_edge_type_changes_the_output(kind):
     torch.manual_seed(0)
     gnn = RelationalGNN(
@@ -72,7 +72,12 @@ def test_stack_rejects_bad_settings_and_edge_types():
 
 
 @pytest.mark.parametrize(
-    ("versioned", "alias"), [("kgreason.RGCN.v1", "rgcn"), ("kgreason.GATv2.v1", "gatv2")]
+    ("versioned", "alias"),
+    [
+        ("kgreason.RGCN.v1", "rgcn"),
+        ("kgreason.GATv2.v1", "gatv2"),
+        ("kgreason.BellmanFord.v1", "bellman_ford"),
+    ],
 )
 def test_versioned_name_and_alias_build_the_same_weights(versioned, alias):
     assert alias in GNN_TYPES and gnn_layers.canonical(alias) == versioned
@@ -135,3 +140,19 @@ def test_an_unknown_layer_names_gnn_type_and_the_close_name():
     assert "Did you mean 'rgcn'?" in str(err.value) and "kgreason.GATv2.v1" in str(err.value)
     with pytest.raises(ValueError, match=r"gnn.type.*Did you mean 'kgreason.RGCN.v1'\?"):
         RelationalGNN(config=GNNConfig(type="kgreason.RGCN.v2"), num_edge_types=3)
+
+
+@pytest.mark.parametrize("layers", [2, 3])
+def test_bellman_ford_steps_carry_a_path_exactly_as_far_as_there_are_layers(layers):
+    """On a path 0 -> 1 -> 2 -> 3, node 3 sees the type of the first edge only after three steps."""
+    torch.manual_seed(0)
+    gnn = RelationalGNN(
+        config=GNNConfig(type="bellman_ford", layers=layers, hidden=16, dropout=0.0), num_edge_types=3
+    ).eval()
+    x = torch.randn(4, 16)
+    edge_index = torch.tensor([[0, 1, 2], [1, 2, 3]])
+    out = gnn(x, edge_index, torch.tensor([0, 1, 2]))
+    changed = gnn(x, edge_index, torch.tensor([1, 1, 2]))  # the first edge's relation changes
+    assert torch.allclose(out[0], changed[0])
+    assert not torch.allclose(out[2], changed[2], atol=1e-5)  # two steps away
+    assert torch.allclose(out[3], changed[3], atol=1e-6) == (layers < 3)

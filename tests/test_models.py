@@ -131,18 +131,18 @@ def test_every_variant_and_head_runs_forward_and_backward(variant, head):
         assert out.pooled.shape[:2] == (b, 3)
 
 
-@pytest.mark.parametrize("gnn", ["rgcn", "gatv2"])
+@pytest.mark.parametrize("gnn", ["rgcn", "gatv2", "bellman_ford"])
 def test_fused_runs_under_bf16_autocast(gnn):
     model = make_model(gnn=gnn, head="choice")
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = model(make_batch("choice"))
     assert out.logits.dtype == torch.bfloat16 and out.loss.dtype == torch.float32
     out.loss.backward()
-    assert torch.isfinite(
-        model.reasoner.gnn.convs[0].lin_l.weight.grad
-        if gnn == "gatv2"
-        else model.reasoner.gnn.convs[0].weight.grad
-    ).all()
+    conv = model.reasoner.gnn.convs[0]
+    weight = {"gatv2": lambda: conv.lin_l.weight, "bellman_ford": lambda: conv.update_linear.weight}.get(
+        gnn, lambda: conv.weight
+    )()
+    assert torch.isfinite(weight.grad).all()
 
 
 def test_text_variant_ignores_graphs():
