@@ -13,7 +13,7 @@ whole list in batches. The variants:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,10 +76,18 @@ class RulePredictor(Predictor):
 
     name = "rules"
 
-    def __init__(self, *, rules: Any, labels: Sequence[str]) -> None:
+    def __init__(
+        self, *, rules: Any, labels: Sequence[str], families: Mapping[str, str] | None = None
+    ) -> None:
+        from kgreason.rules.kinship import RELATION_FAMILY
+
         self.rules = rules
         self.labels = list(labels)
-        self.preferred: dict[frozenset[str], str] = {}
+        #: relation -> its gender-neutral family, for the back-off of :meth:`keys` (default: kinship's)
+        self.families = (
+            dict(families) if families is not None else {r: f for r, (f, _) in RELATION_FAMILY.items()}
+        )
+        self.preferred: dict[tuple, str] = {}
         self.last_counts: dict[str, int] = {}
 
     def derived(self, examples: Sequence[Example], facts: Sequence[Sequence[tuple]] | None = None):
@@ -109,14 +117,13 @@ class RulePredictor(Predictor):
         self.preferred = {key: counter.most_common(1)[0][0] for key, counter in counts.items()}
         return self
 
-    @staticmethod
     def keys(
-        examples: Sequence[Example], facts: Sequence[Sequence[tuple]] | None = None
+        self, examples: Sequence[Example], facts: Sequence[Sequence[tuple]] | None = None
     ) -> list[list[tuple]]:
         """Per story, the contexts an ambiguous derivation is resolved by, most specific first: the relations
         along the story's path (when its facts form one), the path's relation families (gender-neutral:
-        a wife's son's grandmother backs off to spouse, child, grandparent), and the candidates alone."""
-        from kgreason.rules.kinship import RELATION_FAMILY
+        a wife's son's grandmother backs off to spouse, child, grandparent; ``families``), and the candidates
+        alone."""
         from kgreason.rules.learn import story_path
 
         out = []
@@ -125,7 +132,7 @@ class RulePredictor(Predictor):
             path = story_path(story, tuple(example.metadata["query"][:2]))
             keys: list[tuple] = [()]
             if path:
-                families = tuple(RELATION_FAMILY.get(r, (r,))[0] for r in path)
+                families = tuple(self.families.get(r, r) for r in path)
                 keys = [("path", *path), ("families", *families), ()]
             out.append(keys)
         return out

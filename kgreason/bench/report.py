@@ -218,7 +218,11 @@ def anchors_table(report: ReasoningReport) -> str:
         return ""
     lines = ["| anchor | setting | accuracy by depth (%) | source |", "|---|---|---|---|"]
     for anchor in report.suite.anchors:
-        values = ", ".join(f"k={k}: {v:g}" for k, v in anchor.accuracy.items())
+        values = "; ".join(
+            part
+            for part in (", ".join(f"k={k}: {v:g}" for k, v in anchor.accuracy.items()), anchor.note.strip())
+            if part
+        )
         lines.append(f"| {anchor.name} | {anchor.setting} | {values} | {anchor.citation} |")
     return "\n".join(lines)
 
