@@ -69,7 +69,7 @@ def reasoning(
         typer.Option(
             "--suite",
             "-s",
-            help="Suite name in benchmarks/suites (quick: the built-in kinship generator, ~5 min on 2 CPU cores; "
+            help="Suite name in benchmarks/suites (quick: the built-in kinship generator, ~6 min on 2 CPU cores; "
             "clutrr-089907f8, clutrr-db9b8f04, clutrr-robust: the public CLUTRR sets) or a path to a suite YAML.",
         ),
     ] = "quick",
