@@ -135,6 +135,8 @@ class ReasoningSuiteRunner:
         self.run_root = Path(run_root) / suite.name
         self.data_dir = data_dir
         self.resume = resume
+        self._readers: dict[int, tuple[Any, float]] = {}  # seed -> (story reader, train seconds)
+        self._learned: Any = None  # rules learned from the training stories
 
     # ------------------------------------------------------------------------------------------- data
     def read(self):
@@ -217,7 +219,7 @@ class ReasoningSuiteRunner:
         from kgreason.models.story_reader import StoryReader, StoryReaderConfig, build_story_reader
         from kgreason.training.story_reader import ReaderTrainingConfig, train_story_reader
 
-        cache = self.__dict__.setdefault("_readers", {})
+        cache = self._readers
         if seed in cache:
             return cache[seed]
         folder = self.run_root / "reader" / f"seed{seed}"
@@ -249,12 +251,8 @@ class ReasoningSuiteRunner:
             train,
             self.dev_stories[: spec.dev_stories],
             config=ReaderTrainingConfig(
-                epochs=spec.epochs,
-                batch_size=spec.batch_size,
-                lr=spec.lr,
-                head_lr=spec.head_lr,
-                seed=seed,
-                max_train=spec.max_train,
+                **{f.name: getattr(spec, f.name) for f in dataclasses.fields(ReaderTrainingConfig)}
+                | {"seed": seed}
             ),
             transform=None
             if spec.rename == "none"
@@ -278,7 +276,7 @@ class ReasoningSuiteRunner:
 
     def learned_rules(self):
         """Composition rules learned from the training stories' (facts, query, answer) (:mod:`kgreason.rules.learn`)."""
-        if getattr(self, "_learned", None) is None:
+        if self._learned is None:
             from kgreason.rules.language import parse_rules
             from kgreason.rules.learn import learn_composition_rules
 

@@ -16,6 +16,7 @@ from kgreason.core.errors import ConfigError
 from kgreason.models.config import GNNConfig
 from kgreason.probes.registry import PROBE_NAMES, probes
 from kgreason.training.config import TrainerConfig
+from kgreason.training.story_reader import ReaderTrainingConfig
 
 #: The built-in variants a reasoning suite runs by default (the registry: :mod:`kgreason.bench.variants`).
 REASONING_VARIANTS = VARIANT_NAMES
@@ -39,27 +40,24 @@ class DatasetSpec:
     max_test_per_depth: int = 0
 
 
-@dataclass
-class ReaderSpec:
-    """How the story reader (variants ``reader``, ``reader_learned``) trains.
+@dataclass(kw_only=True)
+class ReaderSpec(ReaderTrainingConfig):
+    """How the story reader (variants ``reader``, ``reader_learned``) trains: the training settings of
+    :class:`~kgreason.training.story_reader.ReaderTrainingConfig` (``epochs``, ``batch_size``, ``lr``, ``head_lr``,
+    ``max_train`` ...; ``seed`` is replaced by each suite seed), plus:
 
-    ``max_train``: cap on training stories (0: the suite's training stories); ``dev_stories``: dev stories
-    read after each epoch to keep the best one; ``context``: ``sentence`` (each sentence read on its own) or
-    ``story`` (the whole story in one pass); ``rename``: rename every training story's people afresh each epoch
-    (the training families' names otherwise tell the reader who is whose relative): ``any`` draws names regardless
-    of gender (genders are then read from pronouns and relation words, not names), ``gender`` keeps each
-    person's gender, ``none`` trains on the stories as they are; ``augment``: a story reader (``kinship``: the built-in generator)
+    ``dev_stories``: dev stories read after each epoch to keep the best one; ``context``: ``marked`` (one pass per
+    pair and sentence, the pair's people marked), ``sentence`` (each sentence read on its own) or ``story`` (the
+    whole story in one pass); ``rename``: rename every training story's people afresh each epoch (the training
+    families' names otherwise tell the reader who is whose relative): ``gender`` keeps each person's gender,
+    ``any`` draws names regardless of gender (genders are then read from pronouns and relation words, not names),
+    ``none`` trains on the stories as they are; ``augment``: a story reader (``kinship``: the built-in generator)
     whose training stories are added, ``augment_options`` its options.
     """
 
-    epochs: int = 2
-    batch_size: int = 16
-    lr: float = 5e-5
-    head_lr: float = 1e-3
-    max_train: int = 0
     dev_stories: int = 300
-    context: str = "sentence"
-    rename: str = "any"
+    context: str = "marked"
+    rename: str = "gender"
     augment: str = ""
     augment_options: dict[str, Any] = field(default_factory=dict)
 

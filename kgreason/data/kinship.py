@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import random
-import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -343,7 +342,9 @@ def generate_kinship_stories(
 
 def _mention_order(text: str, names) -> list[str]:
     """``names`` in order of their first whole-word mention in ``text`` (unmentioned ones left out)."""
-    found = {name: m.start() for name in names if (m := re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text))}
+    from kgreason.data.story_relations import mention_span
+
+    found = {name: span[0] for name in names if (span := mention_span(text, name))}
     return sorted(found, key=found.__getitem__)
 
 
