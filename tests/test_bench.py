@@ -133,6 +133,50 @@ def test_rule_predictor_backs_off_from_the_path_to_its_families_to_the_candidate
     assert predictor.last_counts["ambiguous"] == 1
 
 
+def test_stated_predictor_answers_what_the_text_says() -> None:
+    """Where a sentence states a fact inversely, the rules over the text-stated facts answer the text's
+    question, not the gold graph's; the report splits accuracy by whether a story's text agrees."""
+    from kgreason.bench.predictors import RulePredictor, StatedPredictor
+    from kgreason.bench.reasoning import ReasoningReport, VariantRun, accuracy_by
+    from kgreason.bench.report import faithful_table, noise_table, report_markdown
+    from kgreason.rules import kinship_rules
+
+    sentences = ["Bob took his son Ann out.", "Bob and his son Cid went fishing."]  # Ann is Bob's son
+    story = Example(
+        text=" ".join(sentences),
+        label="grandson",
+        facts=[("Ann", "son", "Bob"), ("Bob", "son", "Cid")],  # gold: Bob is Ann's son, Cid is Bob's son
+        metadata={
+            "query": ["Ann", "Cid"],
+            "genders": {"Ann": "male", "Bob": "male", "Cid": "male"},
+            "sentences": sentences,
+            "fact_sentences": [0, 1],
+        },
+    )
+    labels = ["brother", "grandson", "son"]
+    assert RulePredictor(rules=kinship_rules(), labels=labels)([story]) == ["grandson"]
+    assert StatedPredictor(rules=kinship_rules(), labels=labels)([story]) == ["brother"]
+
+    def run(variant: str, faithful: float) -> VariantRun:
+        return VariantRun(variant=variant, constrained=False, seed=13, depth_accuracy={2: 0.5}, accuracy=0.5,
+                          iid_accuracy=0.5, ood_accuracy=None, train_accuracy=None, violation_rate=0.0,
+                          train_seconds=0.0, num_test=4,
+                          extra={"faithful_accuracy": {"2": faithful}, "contradicted_accuracy": {"2": 0.0},
+                                 "noise_accuracy": {"clean": faithful, "supporting": 0.5}})  # fmt: skip
+
+    report = ReasoningReport(
+        suite=load_suite("quick"), runs=[run("rules", 1.0), run("text_stated", 0.75)], seconds=1.0, depths=[2],
+        info={"contradicted_stories": {"2": [1, 4]}},
+    )  # fmt: skip
+    table = faithful_table(report)
+    assert "| rules | gold_graph | text agrees | 100.0 |" in table
+    assert "| text_stated | stated_graph | text contradicts | 0.0 |" in table
+    assert "k=2: 1 of 4" in report_markdown(report, command="pytest")
+    assert "| rules | gold_graph | 100.0 | 50.0 | 75.0 |" in noise_table(report)  # mean over the noise kinds
+    stories = [Example(text="x", label=y, metadata={"noise": n}) for y, n in (("a", "clean"), ("b", "clean"))]
+    assert accuracy_by(["a", "a"], stories, key=lambda e: e.metadata["noise"]) == {"clean": 0.5}
+
+
 def test_tiny_suite_end_to_end(tmp_path: Path, tiny_encoder: Path) -> None:
     """Generator -> every variant trained (tiny random BERT) -> probes -> table, JSON, Markdown, plot."""
     from kgreason.bench.reasoning import ReasoningSuiteRunner
@@ -207,11 +251,21 @@ def test_tiny_suite_end_to_end(tmp_path: Path, tiny_encoder: Path) -> None:
     assert "| reader | relation accuracy |" in files[0].read_text(encoding="utf-8")
     assert files[2].read_bytes()[:4] == b"\x89PNG"
     assert "| rules |" in markdown_table(report)
-    # a second run reuses the finished training runs (no retraining) and agrees
+    # a second run reuses the finished training runs (no retraining) and agrees, also from a reader record
+    # written before the training settings gained their defaults (warmup_ratio ...); the folder names the seed
+    record = tmp_path / "runs" / "quick" / "reader" / "seed13" / "training.json"
+    written = json.loads(record.read_text(encoding="utf-8"))
+    assert "seed" not in written["settings"]
+    for key in ("warmup_ratio", "weight_decay", "precision"):
+        del written["settings"][key]
+    record.write_text(json.dumps(written), encoding="utf-8")
+    weights = tmp_path / "runs" / "quick" / "reader" / "seed13" / "best" / "model.safetensors"
+    stamp = weights.stat().st_mtime_ns
     again = ReasoningSuiteRunner(
         suite=suite, output_dir=tmp_path / "results", run_root=tmp_path / "runs"
     ).run()
     assert [r.depth_accuracy for r in again.runs] == [r.depth_accuracy for r in report.runs]
+    assert weights.stat().st_mtime_ns == stamp
 
 
 def test_subsample_is_a_seeded_random_subset_in_order() -> None:

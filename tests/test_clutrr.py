@@ -176,3 +176,45 @@ def test_tiny_file_and_errors(tmp_path):
 def test_missing_set(tmp_path):
     with pytest.raises(DatasetNotFoundError, match="clutrr/data_nope"):
         read_clutrr(data_dir=tmp_path, set="data_nope")
+
+
+# the data's own example (data_089907f8, 1.3_test): the first sentence states the inverse of the gold fact
+SWAPPED = {
+    **ROW,
+    "id": "swapped",
+    "story": "[Mark] took his son [Elliott] out for pizza. [Marian] and her son [Mark] went to visit [Marian]'s "
+    "mother [Molly] in the hospital.",
+    "clean_story": "[Mark] took his son [Elliott] out for pizza. [Marian] and her son [Mark] went to visit "
+    "[Marian]'s mother [Molly] in the hospital.",
+    "query": "('Elliott', 'Molly')",
+    "target": "mother",
+    "proof_state": "[{('Elliott', 'mother', 'Molly'): [('Elliott', 'son', 'Mark'), ('Mark', 'grandmother', "
+    "'Molly')]}, {('Mark', 'grandmother', 'Molly'): [('Mark', 'mother', 'Marian'), ('Marian', 'mother', "
+    "'Molly')]}]",
+    "task_name": "task_1.3",
+    "story_edges": "[(0, 1), (1, 2), (2, 3)]",
+    "edge_types": "['son', 'mother', 'mother']",
+    "query_edge": "(0, 3)",
+    "genders": "Elliott:male,Mark:male,Marian:female,Molly:female",
+}
+
+
+def test_stated_facts_find_the_swapped_paraphrase(tmp_path):
+    from kgreason.data.clutrr import stated_facts
+
+    agree, swapped = (r.example for r in read_clutrr_file(write_csv(tmp_path / "t.csv", [ROW, SWAPPED])))
+    assert stated_facts(agree).contradicted == [] and stated_facts(agree).facts == agree.facts
+    stated = stated_facts(swapped)
+    assert stated.contradicted == [0]
+    # the text says Elliott is Mark's son: Mark is Elliott's father
+    assert stated.facts == [("Elliott", "father", "Mark"), *swapped.facts[1:]]
+
+
+def test_stated_facts_on_the_real_test_set(clutrr):
+    from kgreason.data.clutrr import stated_facts
+
+    by_depth = Counter(e.metadata["depth"] for e in clutrr.test if stated_facts(e).contradicted)
+    # counted once by hand-checked templates ("X went to dinner with her daughter X", 48 facts; ...)
+    assert sum(len(stated_facts(e).contradicted) for e in clutrr.test) == 207
+    assert by_depth[2] == 0 and by_depth[10] == 33
+    assert sum(bool(stated_facts(e).contradicted) for e in clutrr.train[:2000]) < 100

@@ -248,3 +248,40 @@ def test_overrides_of_every_key_round_trip():
     assert apply_overrides({"a": 1}, ["a.b=2"]) == {"a": {"b": 2}}
     with pytest.raises(KGReasonError):
         build_config(RetrieveConfig, {"retrieval": {"hops": True}})
+
+
+story_words = st.lists(
+    st.sampled_from(
+        ["Ann", "Bob", "his", "her", "son", "mother", "sister", "of", "the", "is", "and", ",", "["]
+    ),
+    max_size=12,
+).map(" ".join)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.one_of(st.text(max_size=120), story_words), st.sampled_from(["son", "mother", "sister", "husband"]))
+@example("Bob and his son Ann went out", "son")
+def test_stated_facts_any_sentence(sentence, relation):
+    """Whatever the sentence says, one stated fact per gold fact, and a replaced one is the inverse family."""
+    from kgreason.core.example import Example
+    from kgreason.data.clutrr import stated_facts
+    from kgreason.rules.kinship import FAMILY_INVERSE, RELATION_FAMILY
+
+    example = Example(
+        text=sentence,
+        label="son",
+        facts=[("Ann", relation, "Bob")],
+        metadata={
+            "sentences": [sentence],
+            "fact_sentences": [0],
+            "genders": {"Ann": "female", "Bob": "male"},
+        },
+    )
+    stated = stated_facts(example)
+    assert len(stated.facts) == 1
+    head, read, tail = stated.facts[0]
+    assert (head, tail) == ("Ann", "Bob")
+    if stated.contradicted:
+        assert RELATION_FAMILY[read][0] == FAMILY_INVERSE[RELATION_FAMILY[relation][0]]
+    else:
+        assert read == relation

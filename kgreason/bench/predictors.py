@@ -162,6 +162,20 @@ class RulePredictor(Predictor):
         return self.scores(self.derived(examples), self.keys(examples))  # (N, L)
 
 
+class StatedPredictor(RulePredictor):
+    """The rules over each story's facts as its text states them (:func:`~kgreason.data.clutrr.stated_facts`):
+    the gold pairs and genders, each relation as its sentence says. What a reader faithful to the text can
+    score at best: where the text contradicts the gold graph, reading it right loses the answer."""
+
+    name = "text_stated"
+
+    def logits(self, examples: Sequence[Example]) -> torch.Tensor:
+        from kgreason.data.clutrr import stated_facts
+
+        facts = [stated_facts(example).facts for example in examples]
+        return self.scores(self.derived(examples, facts), self.keys(examples, facts))  # (N, L)
+
+
 @dataclass
 class Extraction:
     """What the extractor read from a list of stories."""

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kgreason.bench.suite import SuiteConfig, variant_trainer_config
+from kgreason.bench.suite import ReaderSpec, SuiteConfig, variant_trainer_config
 from kgreason.bench.variants import reasoning_variants
 from kgreason.core.example import Example
 
@@ -107,10 +107,15 @@ def cap_per_depth(examples: Sequence[Example], cap: int) -> list[Example]:
 
 
 def accuracy_by_depth(predictions: Sequence[str], examples: Sequence[Example]) -> dict[int, float]:
-    hits: dict[int, list[bool]] = defaultdict(list)
+    return accuracy_by(predictions, examples, key=lambda e: int(e.metadata["depth"]))
+
+
+def accuracy_by(predictions: Sequence[str], examples: Sequence[Example], *, key) -> dict[Any, float]:
+    """Accuracy per group of ``key(example)`` (groups sorted)."""
+    hits: dict[Any, list[bool]] = defaultdict(list)
     for prediction, example in zip(predictions, examples, strict=True):
-        hits[int(example.metadata["depth"])].append(prediction == example.label)
-    return {depth: sum(h) / len(h) for depth, h in sorted(hits.items())}
+        hits[key(example)].append(prediction == example.label)
+    return {group: sum(h) / len(h) for group, h in sorted(hits.items())}
 
 
 def _mean_over(depth_accuracy: dict[int, float], depths: Sequence[int]) -> float | None:
@@ -137,6 +142,7 @@ class ReasoningSuiteRunner:
         self.resume = resume
         self._readers: dict[int, tuple[Any, float]] = {}  # seed -> (story reader, train seconds)
         self._learned: Any = None  # rules learned from the training stories
+        self._contradicted: tuple[Any, list[bool]] = (None, [])  # (stories, text contradicts a fact)
 
     # ------------------------------------------------------------------------------------------- data
     def read(self):
@@ -226,7 +232,7 @@ class ReasoningSuiteRunner:
         record = folder / "training.json"
         spec = self.suite.reader
         settings = {
-            **dataclasses.asdict(spec),
+            **{k: v for k, v in dataclasses.asdict(spec).items() if k != "seed"},  # the folder names the seed
             "encoder": self.suite.encoder,
             "train": len(self.train_stories),
         }
@@ -234,7 +240,7 @@ class ReasoningSuiteRunner:
             self.resume
             and record.is_file()
             and (folder / "best").is_dir()
-            and json.loads(record.read_text(encoding="utf-8")).get("settings") == settings
+            and _same_settings(json.loads(record.read_text(encoding="utf-8")).get("settings"), settings)
         ):
             reader = StoryReader.from_pretrained(folder / "best")
             cache[seed] = reader, float(json.loads(record.read_text(encoding="utf-8"))["seconds"])
@@ -364,7 +370,28 @@ class ReasoningSuiteRunner:
             run.extra["reader_quality"] = {str(k): v for k, v in extraction.quality.items()}
         if derivations:
             run.extra["derivations"] = derivations  # unique / ambiguous / none on the test stories
+        noises = {e.metadata.get("noise") for e in test}
+        if len(noises) > 1 and None not in noises:  # CLUTRR's robustness sets: clean / supporting / ...
+            run.extra["noise_accuracy"] = accuracy_by(predictions, test, key=lambda e: e.metadata["noise"])
+        contradicted = self.text_contradicted(test)
+        if any(contradicted):
+            # accuracy on the stories whose text states every fact as the gold graph does, and on the rest
+            for key, keep in (("faithful", False), ("contradicted", True)):
+                pairs = [(p, e) for p, e, c in zip(predictions, test, contradicted, strict=True) if c == keep]
+                run.extra[f"{key}_accuracy"] = {
+                    str(k): v
+                    for k, v in accuracy_by_depth([p for p, _ in pairs], [e for _, e in pairs]).items()
+                }
         return run
+
+    def text_contradicted(self, stories: Sequence[Example]) -> list[bool]:
+        """Per story, whether its text states some fact as the inverse of the gold relation
+        (:func:`~kgreason.data.clutrr.stated_facts`); cached per list of stories."""
+        from kgreason.data.clutrr import stated_facts
+
+        if self._contradicted[0] is not stories:
+            self._contradicted = (stories, [bool(stated_facts(e).contradicted) for e in stories])
+        return self._contradicted[1]
 
     def probe(self, predictor, run: VariantRun, *, sample: list[Example], seed: int) -> None:
         """Run the suite's probes that apply to the variant (what it reads covers what they need)."""
@@ -447,9 +474,33 @@ class ReasoningSuiteRunner:
             "sizes": {"train": len(splits.train), "dev": len(splits.dev), "test": len(splits.test)},
             "seeds": seeds,
         }
+        contradicted = self.text_contradicted(splits.test)
+        if any(contradicted):
+            # per depth: (test stories whose text states some fact inversely, test stories)
+            info["contradicted_stories"] = {
+                d: [
+                    sum(
+                        c for e, c in zip(splits.test, contradicted, strict=True) if e.metadata["depth"] == d
+                    ),
+                    sum(e.metadata["depth"] == d for e in splits.test),
+                ]
+                for d in depths
+            }
         return ReasoningReport(
             suite=self.suite, runs=runs, seconds=time.perf_counter() - started, depths=depths, info=info
         )
+
+
+def _same_settings(recorded: dict[str, Any] | None, settings: dict[str, Any]) -> bool:
+    """Whether a finished reader's recorded settings are ``settings``; a setting the record lacks (written
+    before it existed) counts as its default, and the record's ``seed`` (the folder's) is ignored."""
+    if not isinstance(recorded, dict):
+        return False
+    defaults = dataclasses.asdict(ReaderSpec())
+    recorded = {k: v for k, v in recorded.items() if k != "seed"}
+    return set(recorded) <= set(settings) and all(
+        recorded.get(key, defaults.get(key, object())) == value for key, value in settings.items()
+    )
 
 
 def _renamed(example: Example, rng, *, genders: bool = False) -> Example:

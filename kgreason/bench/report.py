@@ -92,6 +92,10 @@ def aggregate(report: ReasoningReport) -> list[dict[str, Any]]:
             }
         stage = [r.extra.get("predict_seconds") for r in runs]
         row["predict_seconds"] = mean_std(stage)
+        for key in ("faithful_accuracy", "contradicted_accuracy", "noise_accuracy"):
+            split = [r.extra[key] for r in runs if r.extra.get(key)]
+            if split:
+                row[key] = {depth: mean_std([a.get(depth) for a in split]) for depth in split[0]}
         rows.append(row)
     return rows
 
@@ -192,6 +196,47 @@ def reader_table(report: ReasoningReport) -> str:
     return "\n".join(lines)
 
 
+def faithful_table(report: ReasoningReport) -> str:
+    """Accuracy by depth (%) on the test stories whose text states every fact as the gold graph does, and on
+    the rest (stories whose text states some fact inversely; :func:`~kgreason.data.clutrr.stated_facts`)."""
+    rows = [row for row in aggregate(report) if row.get("faithful_accuracy")]
+    if not rows:
+        return ""
+    depths = list(rows[0]["faithful_accuracy"])
+    lines = [
+        "| variant | inputs | stories | " + " | ".join(f"k={d}" for d in depths) + " |",
+        "|" + "---|" * (len(depths) + 3),
+    ]
+    for row in rows:
+        for key, name in (
+            ("faithful_accuracy", "text agrees"),
+            ("contradicted_accuracy", "text contradicts"),
+        ):
+            values = row.get(key) or {}
+            cells = [_pct(values.get(d), std=True) if d in values else "–" for d in depths]
+            lines.append(f"| {row['variant']} | {row['inputs']} | {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def noise_table(report: ReasoningReport) -> str:
+    """Accuracy (%) per kind of noise in the test stories (CLUTRR's robustness sets) and its mean over kinds."""
+    rows = [row for row in aggregate(report) if row.get("noise_accuracy")]
+    if not rows:
+        return ""
+    kinds = list(rows[0]["noise_accuracy"])
+    lines = [
+        "| variant | inputs | " + " | ".join(kinds) + " | mean over kinds |",
+        "|" + "---|" * (len(kinds) + 3),
+    ]
+    for row in rows:
+        values = row["noise_accuracy"]
+        means = [values[k][0] for k in kinds if values.get(k)]
+        cells = [_pct(values.get(k), std=True) for k in kinds]
+        mean = _pct((sum(means) / len(means), 0.0)) if len(means) == len(kinds) else "–"
+        lines.append(f"| {row['variant']} | {row['inputs']} | " + " | ".join(cells) + f" | {mean} |")
+    return "\n".join(lines)
+
+
 def probe_table(report: ReasoningReport) -> str:
     """Knowledge-ablation drop and counterfactual consistency per seed with their 95 % bootstrap intervals."""
     lines = []
@@ -251,7 +296,8 @@ def report_markdown(report: ReasoningReport, *, command: str) -> str:
         "(mean over relation swap / rewiring / deletion; graph-reading variants only); rename inv. = share of "
         "predictions unchanged when every person is renamed. `+ rules` = rule-constrained inference. "
         "inputs = what a row is given at test time (`text`: story text and its marked names only; "
-        "`text+gold_pairs`: and the gold related pairs and genders; `gold_graph`: the gold story graph); rules = "
+        "`text+gold_pairs`: and the gold related pairs and genders; `gold_graph`: the gold story graph; "
+        "`stated_graph`: the gold pairs and genders, each relation as the text states it); rules = "
         "the rules it composes with (`hand-written`, `learned` by `kgreason rules learn` from the training "
         "stories, `none`); train s = training time, predict s = time to answer the test stories.",
     ]
@@ -268,6 +314,29 @@ def report_markdown(report: ReasoningReport, *, command: str) -> str:
             "variants share one reader per seed).",
             "",
             reading,
+        ]
+    noise = noise_table(report)
+    if noise:
+        parts += [
+            "",
+            "Accuracy (%) by the kind of noise in the test stories (mean ± std over seeds):",
+            "",
+            noise,
+        ]
+    faithful = faithful_table(report)
+    if faithful:
+        counts = {int(d): c for d, c in (report.info.get("contradicted_stories") or {}).items()}
+        shares = ", ".join(f"k={d}: {counts[d][0]} of {counts[d][1]}" for d in report.depths if d in counts)
+        parts += [
+            "",
+            "Where the text contradicts the gold graph: some test stories state a fact inversely (crowd "
+            'paraphrases filled in with the names swapped, e.g. "[Mark] took his son [Elliott]" for the gold '
+            "fact *Mark is Elliott's son*; facebookresearch/clutrr#15, #18). A reader that reads such a sentence "
+            "right answers the story wrong; `text_stated` (the rules over every fact as its sentence states it) "
+            "is the ceiling of a reader faithful to the text. Accuracy (%) on the stories whose text agrees "
+            f"with the graph and on the rest (stories with a contradicted fact: {shares}):",
+            "",
+            faithful,
         ]
     anchors = anchors_table(report)
     if anchors:

@@ -94,7 +94,8 @@ class SuiteConfig:
         description: one paragraph: what it measures and on which data.
         dataset: reader and options.
         train_depths: depths seen in training (IID); every other test depth is out of distribution.
-        variants: registered variants: ``rules`` (forward chaining on the gold story graph), ``text``,
+        variants: registered variants: ``rules`` (forward chaining on the gold story graph),
+            ``text_stated`` (the same over each relation as the text states it: a faithful reader's ceiling), ``text``,
             ``graph``, ``fused``, ``neuro_symbolic`` (the encoder extracts each story relation given the gold
             pairs, the rules compose them), ``reader`` / ``reader_learned`` (the story reader reads the graph
             from the text alone; hand-written or learned rules compose it).

@@ -33,7 +33,8 @@ class ReasoningVariant:
         reads: what the predictor reads (``"graph"``, ``"text_encoder"``), matched against each probe's needs.
         constrainable: a model whose logits rule-constrained inference can mask (gets a ``+ rules`` row) and
             that can train with the soft rule loss.
-        inputs: what the predictor is given at test time: ``text``, ``text+gold_pairs`` or ``gold_graph``.
+        inputs: what the predictor is given at test time: ``text``, ``text+gold_pairs``, ``gold_graph`` or
+            ``stated_graph`` (the gold graph with each relation as the text states it).
         rules: which rules it composes with: ``hand-written``, ``learned`` or ``none``.
     """
 
@@ -45,10 +46,16 @@ class ReasoningVariant:
     rules: str = "none"
 
 
-def _rules(runner: ReasoningSuiteRunner, *, seed: int, soft: bool) -> tuple[Predictor, float]:
-    from kgreason.bench.predictors import RulePredictor
+def _chaining(predictor: str) -> Callable[..., tuple[Predictor, float]]:
+    """Forward chaining of the suite's rules by ``predictor`` (a class of :mod:`kgreason.bench.predictors`)."""
 
-    return RulePredictor(rules=runner.rules, labels=runner.labels).fit(runner.train_stories), 0.0
+    def train(runner: ReasoningSuiteRunner, *, seed: int, soft: bool) -> tuple[Predictor, float]:
+        from kgreason.bench import predictors
+
+        chain = getattr(predictors, predictor)(rules=runner.rules, labels=runner.labels)
+        return chain.fit(runner.train_stories), 0.0
+
+    return train
 
 
 def _model(model_variant: str) -> Callable[..., tuple[Predictor, float]]:
@@ -110,11 +117,23 @@ BUILT_IN_VARIANTS: tuple[tuple[str, str, ReasoningVariant], ...] = (
         "rules",
         "kgreason.RulesVariant.v1",
         ReasoningVariant(
-            train=_rules,
+            train=_chaining("RulePredictor"),
             reads=frozenset({"graph"}),
             inputs="gold_graph",
             rules="hand-written",
             description="forward chaining of the rules over each story's own facts",
+        ),
+    ),
+    (
+        "text_stated",
+        "kgreason.TextStatedVariant.v1",
+        ReasoningVariant(
+            train=_chaining("StatedPredictor"),
+            reads=frozenset({"graph"}),
+            inputs="stated_graph",
+            rules="hand-written",
+            description="forward chaining of the rules over the facts as the story text states them (gold pairs "
+            "and genders): the ceiling of a reader faithful to the text",
         ),
     ),
     (

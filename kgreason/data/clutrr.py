@@ -42,7 +42,13 @@ from typing import Any
 from kgreason.core.example import Example
 from kgreason.data.errors import DatasetFormatError
 from kgreason.data.splits import DatasetSplits
-from kgreason.rules.kinship import GENDERED_RELATION, KINSHIP_GENDER, RELATION_FAMILY, RELATION_WORDS
+from kgreason.rules.kinship import (
+    FAMILY_INVERSE,
+    GENDERED_RELATION,
+    KINSHIP_GENDER,
+    RELATION_FAMILY,
+    RELATION_WORDS,
+)
 from kgreason.rules.kinship import KINSHIP_LABELS as CLUTRR_LABELS
 from kgreason.rules.kinship import STORY_RELATIONS as CLUTRR_EDGE_TYPES
 
@@ -184,6 +190,51 @@ def read_relation(sentence: str, head: str, tail: str, *, genders: dict[str, str
         if found:
             return None
     return None
+
+
+@dataclass(frozen=True)
+class StatedFacts:
+    """A story's facts as its sentences state them: ``facts`` (one per gold fact, in order) and the indices
+    of the facts whose sentence states the inverse relation family (``contradicted``)."""
+
+    facts: list[tuple[str, str, str]]
+    contradicted: list[int]
+
+
+def stated_facts(example: Example) -> StatedFacts:
+    """The facts as the story's text states them, read by :func:`read_relation` from each fact's sentence.
+
+    A fact whose sentence reads as the inverse family ("[Mark] took his son [Elliott]" for the gold fact
+    "Mark is Elliott's son") is replaced by what the sentence says; every other fact (read as the data says,
+    read otherwise, or not readable) is kept. CLUTRR's test sets hold crowd paraphrases whose names were filled
+    in swapped (facebookresearch/clutrr#15, #18): this is the graph a reader faithful to the text would build,
+    and rules over it bound what any reader of the text can score. Reads the gold genders (an oracle).
+    """
+    meta = example.metadata
+    sentences = meta.get("sentences") or []
+    where = meta.get("fact_sentences") or []
+    genders = meta.get("genders") or {}
+    names = sorted(set(genders) | set(meta.get("people") or []), key=len, reverse=True)
+    facts, contradicted = [], []
+    for n, (head, relation, tail) in enumerate(example.facts or []):
+        fact = (head, relation, tail)
+        index = where[n] if n < len(where) else None
+        if index is not None and 0 <= index < len(sentences) and relation in RELATION_FAMILY:
+            read = read_relation(_bracketed(sentences[index], names), head, tail, genders=genders)
+            family = RELATION_FAMILY[relation][0]
+            if read is not None and RELATION_FAMILY[read][0] == FAMILY_INVERSE.get(family) != family:
+                fact = (head, read, tail)
+                contradicted.append(n)
+        facts.append(fact)
+    return StatedFacts(facts=facts, contradicted=contradicted)
+
+
+def _bracketed(sentence: str, names: list[str]) -> str:
+    """``sentence`` with every whole-word occurrence of ``names`` (longest first) in CLUTRR's brackets."""
+    if not names:
+        return sentence
+    pattern = re.compile(r"(?<![\w\[])(" + "|".join(re.escape(n) for n in names) + r")(?![\w\]])")
+    return pattern.sub(r"[\1]", sentence)
 
 
 def _described(tokens: list[str], k: int, names: set[int]) -> str | None:
