@@ -162,6 +162,26 @@ class RulePredictor(Predictor):
         return self.scores(self.derived(examples), self.keys(examples))  # (N, L)
 
 
+class ComposerPredictor(Predictor):
+    """The relation composer (:mod:`kgreason.models.composer`) over each story's own graph."""
+
+    name = "composer"
+
+    def __init__(self, *, composer: Any, batch_size: int = 512) -> None:
+        self.composer = composer
+        self.labels = list(composer.config.labels)
+        self.batch_size = batch_size
+
+    def logits(self, examples: Sequence[Example]) -> torch.Tensor:
+        examples = list(examples)
+        with torch.no_grad():
+            parts = [
+                self.composer(self.composer.encode(examples[lo : lo + self.batch_size])).logits
+                for lo in range(0, len(examples), self.batch_size)
+            ]
+        return torch.cat(parts) if parts else torch.zeros(0, len(self.labels))  # (N, L)
+
+
 class StatedPredictor(RulePredictor):
     """The rules over each story's facts as its text states them (:func:`~kgreason.data.clutrr.stated_facts`):
     the gold pairs and genders, each relation as its sentence says. What a reader faithful to the text can

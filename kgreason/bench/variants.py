@@ -58,6 +58,25 @@ def _chaining(predictor: str) -> Callable[..., tuple[Predictor, float]]:
     return train
 
 
+def _composer(runner: ReasoningSuiteRunner, *, seed: int, soft: bool) -> tuple[Predictor, float]:
+    import torch
+
+    from kgreason.bench.predictors import ComposerPredictor
+    from kgreason.models.composer import ComposerConfig, RelationComposer
+    from kgreason.training.composer import ComposerTrainingConfig, train_composer
+
+    torch.manual_seed(seed)
+    composer = RelationComposer(config=ComposerConfig(relations=runner.relations, labels=runner.labels))
+    result = train_composer(
+        composer,
+        runner.train_stories,
+        runner.dev_stories,
+        config=ComposerTrainingConfig(seed=seed),
+        progress=False,
+    )
+    return ComposerPredictor(composer=result.composer), result.seconds
+
+
 def _model(model_variant: str) -> Callable[..., tuple[Predictor, float]]:
     def train(runner: ReasoningSuiteRunner, *, seed: int, soft: bool) -> tuple[Predictor, float]:
         spec = runner.suite.dataset
@@ -155,6 +174,18 @@ BUILT_IN_VARIANTS: tuple[tuple[str, str, ReasoningVariant], ...] = (
             inputs="gold_graph",
             constrainable=True,
             description="the GNN over the story graph",
+        ),
+    ),
+    (
+        "composer",
+        "kgreason.ComposerVariant.v1",
+        ReasoningVariant(
+            train=_composer,
+            reads=frozenset({"graph"}),
+            inputs="gold_graph",
+            rules="learned",
+            description="the relation composer: differentiable composition tables learned from the training "
+            "answers, run Bellman-Ford style from the query's head over the story graph",
         ),
     ),
     (
