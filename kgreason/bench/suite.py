@@ -15,6 +15,7 @@ from kgreason.bench.variants import VARIANT_NAMES, constrainable_variants, reaso
 from kgreason.core.errors import ConfigError
 from kgreason.models.config import GNNConfig
 from kgreason.probes.registry import PROBE_NAMES, probes
+from kgreason.training.composer import ComposerTrainingConfig
 from kgreason.training.config import TrainerConfig
 from kgreason.training.story_reader import ReaderTrainingConfig
 
@@ -58,6 +59,19 @@ class ReaderSpec(ReaderTrainingConfig):
     dev_stories: int = 300
     context: str = "marked"
     rename: str = "gender"
+    augment: str = ""
+    augment_options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
+class ComposerSpec(ComposerTrainingConfig):
+    """How the relation composer (variant ``composer``) trains: the settings of
+    :class:`~kgreason.training.composer.ComposerTrainingConfig` (``epochs``, ``batch_size``, ``lr``; ``seed``
+    replaced by each suite seed), ``extra_states`` (latent states beyond the relation vocabulary), and
+    ``augment`` / ``augment_options``: a story reader (``kinship``: the built-in generator) whose training stories
+    are added."""
+
+    extra_states: int = 8
     augment: str = ""
     augment_options: dict[str, Any] = field(default_factory=dict)
 
@@ -113,6 +127,7 @@ class SuiteConfig:
             ``neuro_symbolic`` is trained with ``trainer`` + ``variant_trainer.neuro_symbolic``.
         gnn: the GNN of ``graph`` and ``fused``.
         reader: how the story reader of ``reader`` / ``reader_learned`` trains.
+        composer: how the relation composer of ``composer`` trains.
         probes: the causal probes.
         anchors: published numbers to print beside ours.
         goal: the goal the suite checks, in words.
@@ -136,6 +151,7 @@ class SuiteConfig:
     variant_trainer: dict[str, dict[str, Any]] = field(default_factory=dict)
     gnn: GNNConfig = field(default_factory=GNNConfig)
     reader: ReaderSpec = field(default_factory=ReaderSpec)
+    composer: ComposerSpec = field(default_factory=ComposerSpec)
     probes: ProbeSpec = field(default_factory=ProbeSpec)
     anchors: list[Anchor] = field(default_factory=list)
     goal: str = ""

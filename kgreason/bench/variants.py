@@ -11,6 +11,7 @@ versioned one (``kgreason.FusedVariant.v1``). Installed packages add variants th
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -65,13 +66,24 @@ def _composer(runner: ReasoningSuiteRunner, *, seed: int, soft: bool) -> tuple[P
     from kgreason.models.composer import ComposerConfig, RelationComposer
     from kgreason.training.composer import ComposerTrainingConfig, train_composer
 
+    spec = runner.suite.composer
+    train = list(runner.train_stories)
+    if spec.augment:
+        from kgreason.data.readers import read_dataset
+
+        train += read_dataset(spec.augment, data_dir=runner.data_dir, **spec.augment_options).train
     torch.manual_seed(seed)
-    composer = RelationComposer(config=ComposerConfig(relations=runner.relations, labels=runner.labels))
+    composer = RelationComposer(
+        config=ComposerConfig(
+            relations=runner.relations, labels=runner.labels, extra_states=spec.extra_states
+        )
+    )
+    settings = {f.name: getattr(spec, f.name) for f in dataclasses.fields(ComposerTrainingConfig)}
     result = train_composer(
         composer,
-        runner.train_stories,
+        train,
         runner.dev_stories,
-        config=ComposerTrainingConfig(seed=seed),
+        config=ComposerTrainingConfig(**settings | {"seed": seed}),
         progress=False,
     )
     return ComposerPredictor(composer=result.composer), result.seconds
