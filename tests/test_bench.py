@@ -212,8 +212,10 @@ def test_tiny_suite_end_to_end(tmp_path: Path, tiny_encoder: Path) -> None:
         "text + rules",
         "graph",
         "graph + rules",
+        "composer",
         "fused",
         "fused + rules",
+        "fused_composer",
         "neuro_symbolic",
         "text + soft rules",
         "text + soft rules + rules",
@@ -237,6 +239,8 @@ def test_tiny_suite_end_to_end(tmp_path: Path, tiny_encoder: Path) -> None:
         reader.probes
     ) and "perturbation" not in reader.probes
     assert set(reader.extra["reader_quality"]) == {"2", "3", "4"}
+    late = next(run for run in report.runs if run.label == "fused_composer")
+    assert {"ablation", "counterfactual", "perturbation"} <= set(late.probes)
     assert (tmp_path / "runs" / "quick" / "reader" / "seed13" / "best" / "reader.json").is_file()
     files = write_report(report, tmp_path / "results", command="pytest")
     assert [f.suffix for f in files] == [".md", ".json", ".png"]
@@ -305,3 +309,32 @@ def test_story_relations_reads_each_fact_from_its_sentence_and_augments() -> Non
     from kgreason.data.clutrr import CLUTRR_EDGE_TYPES
 
     assert plain.labels == list(CLUTRR_EDGE_TYPES)  # the fixed 14 story relations, seen or not
+
+
+def test_late_fusion_takes_the_text_weight_dev_supports_and_matches_labels_by_name() -> None:
+    from kgreason.bench.predictors import LateFusionPredictor, Predictor
+
+    class Fixed(Predictor):
+        def __init__(self, labels, table) -> None:
+            self.labels, self.table = labels, table
+
+        def logits(self, examples):
+            return torch.tensor([self.table[e.text] for e in examples]).log()
+
+    graph = Fixed(["son", "aunt"], {"a": [0.55, 0.45], "b": [0.9, 0.1], "c": [0.45, 0.55]})
+    # the text model lists its labels in another order: aunt first
+    helpful = Fixed(["aunt", "son"], {"a": [0.9, 0.1], "b": [0.4, 0.6], "c": [0.1, 0.9]})
+    dev = [
+        Example(text="a", label="aunt"),
+        Example(text="b", label="son"),
+        Example(text="c", label="son"),
+    ] * 10
+    few = LateFusionPredictor(graph=graph, text=helpful).fit(dev[:3])
+    assert few.weight == 0.0 and few.fitted["dev_accuracy"]["0.1"] == 1.0  # 3 stories: could be chance
+    fused = LateFusionPredictor(graph=graph, text=helpful).fit(dev)
+    # the smallest weight that reaches the best dev accuracy (0.05 does not flip "a"; 0.1 does)
+    assert fused.fitted["dev_accuracy"]["0.0"] == pytest.approx(1 / 3, abs=1e-6) and fused.weight == 0.1
+    assert fused(dev[:3]) == ["aunt", "son", "son"] and fused.fitted["weight"] == 0.1
+    misleading = Fixed(["aunt", "son"], {"a": [0.1, 0.9], "b": [0.9, 0.1], "c": [0.9, 0.1]})
+    alone = LateFusionPredictor(graph=graph, text=misleading).fit(dev[1:3] * 10)
+    assert alone.weight == 0.0 and alone(dev) == graph(dev)  # the text hurts on dev: the graph alone

@@ -8,7 +8,9 @@ whole list in batches. The variants:
 * :class:`NeuroSymbolicPredictor` — a trained relation extractor reads each story fact from the text, the rules
   compose the extracted facts;
 * :class:`ConstrainedPredictor` — any of these, with rule-constrained inference: the argmax over labels the rules
-  do not contradict.
+  do not contradict;
+* :class:`LateFusionPredictor` — a graph reasoner and a text model fused as a product of experts, the text's
+  weight chosen on dev.
 """
 
 from __future__ import annotations
@@ -180,6 +182,73 @@ class ComposerPredictor(Predictor):
                 for lo in range(0, len(examples), self.batch_size)
             ]
         return torch.cat(parts) if parts else torch.zeros(0, len(self.labels))  # (N, L)
+
+
+class LateFusionPredictor(Predictor):
+    """``log p_graph + weight * log p_text`` over the graph reasoner's labels (a product of experts).
+
+    ``fit(dev)`` picks ``weight`` from ``weights``: a weight above 0 only where dev shows it helps beyond chance
+    (the paired bootstrap interval of its accuracy gain over the graph reasoner alone lies above 0), then the
+    most accurate such weight (ties: the smaller). So the text moves answers only where dev says it knows
+    something the graph does not; ``weight = 0`` is the graph reasoner alone. ``fitted`` records the choice.
+    Text labels are matched to the graph's by name (a label the text model lacks gets its floor
+    log-probability).
+    """
+
+    def __init__(
+        self,
+        *,
+        graph: Predictor,
+        text: Predictor,
+        name: str = "fused_composer",
+        weights: Sequence[float] = (0.0, 0.05, 0.1, 0.2, 0.5, 1.0),
+        confidence: float = 0.95,
+    ) -> None:
+        self.graph, self.text, self.name = graph, text, name
+        self.labels = list(graph.labels)
+        self.weights = tuple(weights)
+        self.confidence = confidence
+        self.weight = 0.0
+        self.fitted: dict[str, Any] = {}
+        self._order = [text.labels.index(label) if label in text.labels else -1 for label in self.labels]
+
+    def _parts(self, examples: Sequence[Example]) -> tuple[torch.Tensor, torch.Tensor]:
+        graph = torch.log_softmax(self.graph.logits(examples).float(), dim=-1)  # (N, L)
+        text = torch.log_softmax(self.text.logits(examples).float(), dim=-1)  # (N, L_text)
+        floor = text.min(dim=-1, keepdim=True).values  # (N, 1)
+        index = torch.tensor([max(i, 0) for i in self._order], dtype=torch.long)  # (L,)
+        aligned = torch.where(
+            torch.tensor(self._order)[None, :] >= 0, text[:, index], floor
+        )  # (N, L) the text's log-probabilities in the graph's label order
+        return graph, aligned
+
+    def fit(self, dev: Sequence[Example]) -> LateFusionPredictor:
+        from kgreason.probes.effects import bootstrap_ci
+
+        dev = [e for e in dev if e.label in self.labels]
+        if not dev:
+            return self
+        graph, text = self._parts(dev)
+        gold = torch.tensor([self.labels.index(e.label) for e in dev])  # (D,)
+        right = {
+            w: ((graph + w * text).argmax(-1) == gold).double().numpy() for w in self.weights
+        }  # weight -> (D,) correct
+        alone = right.get(0.0, (graph.argmax(-1) == gold).double().numpy())  # (D,)
+        gains = {w: bootstrap_ci(r, minus=alone, confidence=self.confidence) for w, r in right.items() if w}
+        helps = [w for w, ci in gains.items() if ci.low > 0]
+        if helps:
+            best = max(float(right[w].mean()) for w in helps)
+            self.weight = min(w for w in helps if float(right[w].mean()) == best)
+        self.fitted = {
+            "weight": self.weight,
+            "dev_accuracy": {str(w): float(r.mean()) for w, r in right.items()},
+            "dev_gain_low": {str(w): float(ci.low) for w, ci in gains.items()},
+        }
+        return self
+
+    def logits(self, examples: Sequence[Example]) -> torch.Tensor:
+        graph, text = self._parts(examples)
+        return graph + self.weight * text  # (N, L)
 
 
 class StatedPredictor(RulePredictor):

@@ -363,6 +363,8 @@ class ReasoningSuiteRunner:
             soft=soft,
         )
         run.extra["predict_seconds"] = predict_seconds
+        if getattr(predictor, "fitted", None):  # what a fusion chose on dev (weight, dev accuracies)
+            run.extra["fusion"] = dict(predictor.fitted)
         if hasattr(extraction, "unread"):
             run.extra["facts_unread"] = extraction.unread
             run.extra["facts_total"] = extraction.total

@@ -92,6 +92,9 @@ def aggregate(report: ReasoningReport) -> list[dict[str, Any]]:
             }
         stage = [r.extra.get("predict_seconds") for r in runs]
         row["predict_seconds"] = mean_std(stage)
+        fusion = [r.extra["fusion"] for r in runs if r.extra.get("fusion")]
+        if fusion:
+            row["fusion"] = fusion  # per seed: the weight chosen on dev and the dev accuracies behind it
         for key in ("faithful_accuracy", "contradicted_accuracy", "noise_accuracy"):
             split = [r.extra[key] for r in runs if r.extra.get(key)]
             if split:
@@ -304,6 +307,19 @@ def report_markdown(report: ReasoningReport, *, command: str) -> str:
     probes_ci = probe_table(report)
     if probes_ci:
         parts += ["", "Probe effects with bootstrap intervals (one entry per seed):", "", probes_ci]
+    fusion = [
+        (row["variant"], [f["weight"] for f in row["fusion"]])
+        for row in aggregate(report)
+        if row.get("fusion")
+    ]
+    if fusion:
+        parts += [
+            "",
+            "Late fusion: the text's weight chosen on dev, per seed (0 = the graph reasoner alone; a weight above 0 "
+            "is taken only where its dev accuracy gain's 95 % bootstrap interval lies above 0): "
+            + "; ".join(f"{name} {', '.join(f'{w:g}' for w in weights)}" for name, weights in fusion)
+            + ".",
+        ]
     reading = reader_table(report)
     if reading:
         parts += [

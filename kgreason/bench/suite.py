@@ -67,11 +67,12 @@ class ReaderSpec(ReaderTrainingConfig):
 class ComposerSpec(ComposerTrainingConfig):
     """How the relation composer (variant ``composer``) trains: the settings of
     :class:`~kgreason.training.composer.ComposerTrainingConfig` (``epochs``, ``batch_size``, ``lr``; ``seed``
-    replaced by each suite seed), ``extra_states`` (latent states beyond the relation vocabulary), and
-    ``augment`` / ``augment_options``: a story reader (``kinship``: the built-in generator) whose training stories
-    are added."""
+    replaced by each suite seed), ``extra_states`` (latent states beyond the relation vocabulary), ``direction``
+    (``forward``, ``backward`` or ``meet``: see :mod:`kgreason.models.composer`), and ``augment`` /
+    ``augment_options``: a story reader (``kinship``: the built-in generator) whose training stories are added."""
 
     extra_states: int = 8
+    direction: str = "meet"
     augment: str = ""
     augment_options: dict[str, Any] = field(default_factory=dict)
 

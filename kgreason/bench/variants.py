@@ -75,7 +75,10 @@ def _composer(runner: ReasoningSuiteRunner, *, seed: int, soft: bool) -> tuple[P
     torch.manual_seed(seed)
     composer = RelationComposer(
         config=ComposerConfig(
-            relations=runner.relations, labels=runner.labels, extra_states=spec.extra_states
+            relations=runner.relations,
+            labels=runner.labels,
+            extra_states=spec.extra_states,
+            direction=spec.direction,
         )
     )
     settings = {f.name: getattr(spec, f.name) for f in dataclasses.fields(ComposerTrainingConfig)}
@@ -87,6 +90,15 @@ def _composer(runner: ReasoningSuiteRunner, *, seed: int, soft: bool) -> tuple[P
         progress=False,
     )
     return ComposerPredictor(composer=result.composer), result.seconds
+
+
+def _late_fusion(runner: ReasoningSuiteRunner, *, seed: int, soft: bool) -> tuple[Predictor, float]:
+    from kgreason.bench.predictors import LateFusionPredictor
+
+    text, text_seconds = _model("text")(runner, seed=seed, soft=False)  # the text variant's own run, reused
+    graph, graph_seconds = _composer(runner, seed=seed, soft=False)
+    fused = LateFusionPredictor(graph=graph, text=text).fit(runner.dev_stories)
+    return fused, text_seconds + graph_seconds
 
 
 def _model(model_variant: str) -> Callable[..., tuple[Predictor, float]]:
@@ -209,6 +221,18 @@ BUILT_IN_VARIANTS: tuple[tuple[str, str, ReasoningVariant], ...] = (
             inputs="text+gold_graph",
             constrainable=True,
             description="encoder and GNN fused",
+        ),
+    ),
+    (
+        "fused_composer",
+        "kgreason.FusedComposerVariant.v1",
+        ReasoningVariant(
+            train=_late_fusion,
+            reads=frozenset({"graph"}),
+            inputs="text+gold_graph",
+            rules="learned",
+            description="the fine-tuned encoder (variant text) and the relation composer (variant composer) "
+            "fused as a product of experts, the text's weight chosen on dev",
         ),
     ),
     (
