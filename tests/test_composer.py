@@ -134,3 +134,40 @@ def test_splits_compose_only_pairs_in_order_on_a_shortest_path_and_an_unreached_
     assert again.config.direction == "splits"
     graphs = model.encode([chain, dangling, apart])
     assert torch.equal(model(graphs).logits, again(graphs).logits)
+
+
+def test_the_directions_benchmark_holds_out_the_next_depth_and_tabulates_every_row() -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        import composer_directions as bench
+    finally:
+        sys.path.pop(0)
+    train = generate_kinship_stories(num_stories=30, depths=(2, 3), seed=1)
+    dev = generate_kinship_stories(num_stories=10, depths=(2, 3), seed=2)
+    assert bench.protocol_splits("standard", train, dev) == (train, dev)
+    shallow, next_depth = bench.protocol_splits("depth-held-out", train, dev)
+    assert {bench.depth(e) for e in shallow} == {2} and {bench.depth(e) for e in next_depth} == {3}
+    assert len(shallow) + len(next_depth) == len(train) + sum(bench.depth(e) == 3 for e in dev)
+    row = {
+        "protocol": "standard",
+        "seed": 13,
+        "dev": 99.0,
+        "test": {"2": 100.0, "3": 50.0},
+        "train_seconds": 1,
+    }
+    report = {
+        "set": "s",
+        "command": "c",
+        "sizes": {},
+        "rows": [
+            row | {"direction": "meet", "all": 75.0},
+            row | {"direction": "splits", "all": 80.0, "seed": 14},
+        ],
+    }
+    table = bench.markdown(report)
+    assert (
+        "| standard | meet | 100.0 | 50.0 | 75.0 | 99.0 | 1 |" in table and "| standard | splits |" in table
+    )
