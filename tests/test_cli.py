@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from cli_helpers import refused
 from typer.testing import CliRunner
@@ -252,3 +253,27 @@ def test_a_parser_message_with_a_line_break_stays_one_line(tmp_path: Path) -> No
     )
     line = refused("kb", "info", str(bad))
     assert "broken.nt" in line
+
+
+@pytest.mark.parametrize(
+    ("command", "target"),
+    [
+        (["bench", "reasoning"], "kgreason.bench.reasoning.ReasoningSuiteRunner.run"),
+        (["bench", "finance"], "kgreason.finance.bench.FinanceSuiteRunner.run"),
+    ],
+)
+def test_a_numerical_failure_inside_a_suite_is_an_internal_error_not_bad_input(
+    monkeypatch, command: list[str], target: str
+) -> None:
+    """numpy's LinAlgError is a ValueError: a suite that fails inside must not be reported as bad input (exit 2)
+    and must show its traceback under --debug (found on data_db9b8f04: "error: SVD did not converge", exit 2)."""
+
+    def broken(*args, **kwargs):
+        raise np.linalg.LinAlgError("SVD did not converge")
+
+    monkeypatch.setattr(target, broken)
+    result = runner.invoke(app, command)
+    assert result.exit_code == 1
+    assert "internal error (LinAlgError: SVD did not converge)" in result.output
+    debug = runner.invoke(app, ["--debug", *command])
+    assert isinstance(debug.exception, np.linalg.LinAlgError)

@@ -184,3 +184,22 @@ def test_layer_probes_with_minilm_on_real_clutrr(shared_data):
     assert 0.0 <= result.majority_baseline <= 1.0
     assert result.accuracies[-1].estimate > result.majority_baseline  # the last layer encodes it
     assert all(0.0 <= a.estimate <= 1.0 and a.ci_low <= a.estimate <= a.ci_high for a in result.accuracies)
+
+
+def test_inlp_stops_at_non_finite_probe_weights_instead_of_failing_the_svd(monkeypatch) -> None:
+    """A probe whose weights overflow (seen on a text model's hidden states) ends INLP with what it removed so
+    far; it used to reach np.linalg.svd and fail the whole suite with "SVD did not converge"."""
+    from sklearn.linear_model import LogisticRegression
+
+    X, y, _ = synthetic(n=200, d=10)
+    fit = LogisticRegression.fit
+
+    def overflowing(self, *args, **kwargs):
+        fitted = fit(self, *args, **kwargs)
+        self.coef_ = np.full_like(self.coef_, np.nan)
+        return fitted
+
+    monkeypatch.setattr(LogisticRegression, "fit", overflowing)
+    result = inlp(X, y, iterations=3)
+    assert result.rank == 0 and len(result.accuracies) == 1
+    assert np.array_equal(result.projection, np.eye(10))

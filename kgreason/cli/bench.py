@@ -92,8 +92,11 @@ def reasoning(
         runner = ReasoningSuiteRunner(
             suite=config, output_dir=output_dir, run_root=run_dir, data_dir=data_dir, resume=not no_resume
         )
-        report = runner.run(seeds=seed_list)
     except (KGReasonError, ValueError) as err:
+        exit_with_error(err)
+    try:
+        report = runner.run(seeds=seed_list)
+    except KGReasonError as err:  # bad data or settings found while running; anything else is a bug (exit 1)
         exit_with_error(err)
     files = _publish(report, output_dir, write_report=write_report, markdown_table=markdown_table)
     typer.echo(
@@ -125,8 +128,11 @@ def finance(
     try:
         config = load_finance_suite(suite, overrides=list(overrides or []))
         seed_list = parse_seeds(seeds)
-        report = FinanceSuiteRunner(suite=config, run_root=run_dir).run(seeds=seed_list)
     except (KGReasonError, ValueError) as err:
+        exit_with_error(err)
+    try:
+        report = FinanceSuiteRunner(suite=config, run_root=run_dir).run(seeds=seed_list)
+    except KGReasonError as err:  # bad data or settings found while running; anything else is a bug (exit 1)
         exit_with_error(err)
     files = _publish(report, output_dir, write_report=write_report, markdown_table=markdown_table)
     if report.recovery:

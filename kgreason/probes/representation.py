@@ -261,6 +261,8 @@ def inlp(
         accuracies.append(float(probe.score(X[test] @ projection, y_arr[test])))
         if step == iterations or basis.shape[0] >= d:
             break
+        if not np.all(np.isfinite(probe.coef_)):  # the fit overflowed: nothing reliable left to remove
+            break
         weights = np.atleast_2d(probe.coef_)  # (c, d)
         basis = _orthonormal_rows(np.vstack([basis, weights]))  # (k, d)
         projection = np.eye(d) - basis.T @ basis  # (d, d)
