@@ -15,6 +15,7 @@ from typer.core import TyperGroup
 
 from kgreason.cli.bench import bench_app
 from kgreason.cli.finance import finance_app
+from kgreason.cli.kgc import kgc_app
 from kgreason.cli.kge import kge_app
 from kgreason.cli.options import (
     DataDirOption,
@@ -62,6 +63,7 @@ app = typer.Typer(
 kb_app = typer.Typer(help="Load, inspect, convert and validate knowledge bases.", no_args_is_help=True)
 app.add_typer(kb_app, name="kb")
 app.add_typer(kge_app, name="kge")
+app.add_typer(kgc_app, name="kgc")
 app.add_typer(bench_app, name="bench")
 app.add_typer(rules_app, name="rules")
 app.add_typer(finance_app, name="finance")

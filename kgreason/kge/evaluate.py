@@ -6,6 +6,13 @@ head of ``(?, r, t)``. In the **filtered** setting every other entity that forms
 1-based and **realistic**: the mean of the optimistic rank (``1 + #better``) and the pessimistic rank
 (``#better + #tied``, the target included), i.e. the expected rank under random tie breaking — the rank PyKEEN
 reports as ``realistic``. (PyG's ``KGEModel.test`` ranks tails only, unfiltered, 0-based, ties by sort order.)
+
+GraIL's inductive protocol (Teru et al. 2020) ranks each triple against ``S = 50`` sampled negatives instead of
+all entities. With ``negatives = S`` the evaluator also reports that protocol's Hits@k as its exact expectation
+over the draws (NBFNet's ``hits@10_50``, Zhu et al. 2021): a query whose filtered rank among its ``C``
+candidates is ``1 + b`` has a share ``p = b / C`` of negatives that beat it, and S draws (with replacement) leave
+it in the top k with probability ``sum_{i<k} binom(S, i) p^i (1 - p)^(S - i)``. The candidates are the entities
+that are neither the target, a filtered known answer, nor the query's own anchor (GraIL never draws it).
 """
 
 from __future__ import annotations
@@ -71,6 +78,8 @@ class LinkPredictionMetrics:
     both: RankMetrics
     filtered: bool
     ranks: dict[str, Tensor] = field(default_factory=dict, repr=False, compare=False)
+    #: GraIL's protocol (module docstring): ``{"negatives": S, "hits_at_k": ...}``; empty unless asked for.
+    sampled: dict[str, float] = field(default_factory=dict)
 
     @property
     def mrr(self) -> float:
@@ -85,13 +94,16 @@ class LinkPredictionMetrics:
         return self.both.hits_at
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "filtered": self.filtered,
             "rank": "realistic",
             "head": self.head.to_dict(),
             "tail": self.tail.to_dict(),
             "both": self.both.to_dict(),
         }
+        if self.sampled:
+            out["sampled"] = dict(self.sampled)
+        return out
 
     def to_text(self) -> str:
         """A table: direction × MRR, MR, Hits@k."""
@@ -103,6 +115,14 @@ class LinkPredictionMetrics:
         for side, m in (("head", self.head), ("tail", self.tail), ("both", self.both)):
             hits = " ".join(f"{m.hits_at[k]:>7.4f}" for k in ks)
             lines.append(f"{side:<6} {m.mrr:>7.4f} {m.mean_rank:>9.2f} {hits} {m.count:>7}")
+        if self.sampled:
+            n = int(self.sampled["negatives"])
+            lines.append(
+                f"against {n} sampled negatives (expected): "
+                + " ".join(
+                    f"H@{k.rsplit('_', 1)[-1]} {v:.4f}" for k, v in self.sampled.items() if k != "negatives"
+                )
+            )
         return "\n".join(lines)
 
 
@@ -152,6 +172,35 @@ class TripleFilter:
         return rows, entities
 
 
+def sampled_hits(ranks: Tensor, candidates: Tensor, *, negatives: int, k: int) -> Tensor:
+    """Expected Hits@k ``(n,)`` against ``negatives`` draws from ``candidates (n,)`` entities, given realistic
+    filtered ranks ``(n,)`` among them (module docstring)."""
+    from math import comb
+
+    p = ((ranks.double() - 1) / candidates.double().clamp(min=1)).clamp(
+        0, 1
+    )  # (n,) share of beating negatives
+    total = torch.zeros_like(p)
+    for i in range(min(k, negatives + 1)):
+        total += comb(negatives, i) * p**i * (1 - p) ** (negatives - i)
+    return total  # (n,)
+
+
+def candidate_counts(
+    num_entities: int, anchor: Tensor, targets: Tensor, exclude: tuple[Tensor, Tensor] | None
+) -> Tensor:
+    """Negatives a query can draw ``(B,)``: entities other than its target, its anchor and its known answers."""
+    b = targets.numel()
+    count = torch.full((b,), num_entities - 1, dtype=torch.long)
+    anchor, targets = anchor.cpu(), targets.cpu()
+    count -= (anchor != targets).long()
+    if exclude is not None and exclude[0].numel():
+        row, entity = (x.cpu() for x in exclude)
+        drop = (entity != targets[row]) & (entity != anchor[row])
+        count -= torch.zeros(b, dtype=torch.long).index_add_(0, row[drop], torch.ones_like(row[drop]))
+    return count  # (B,)
+
+
 def realistic_ranks(
     scores: Tensor, targets: Tensor, *, exclude: tuple[Tensor, Tensor] | None = None
 ) -> Tensor:
@@ -191,11 +240,13 @@ def evaluate_link_prediction(
     device: str | torch.device | None = None,
     progress: bool = False,
     keep_ranks: bool = False,
+    negatives: int = 0,
 ) -> LinkPredictionMetrics:
     """Filtered (or raw, when ``filter_triples`` is None) MRR, mean rank and Hits@k of ``triples (n, 3)``.
 
     ``filter_triples`` should hold every known true triple (train + valid + test); ``num_relations`` defaults
-    to the model's ``num_base_relations`` (or the largest relation id seen + 1).
+    to the model's ``num_base_relations`` (or the largest relation id seen + 1). ``negatives > 0`` adds GraIL's
+    protocol: expected Hits@k against that many sampled negatives (``metrics.sampled``; module docstring).
     """
     triples = torch.as_tensor(triples, dtype=torch.long).reshape(-1, 3)  # (n, 3)
     num_entities = int(model.num_entities)
@@ -217,6 +268,7 @@ def evaluate_link_prediction(
     if hasattr(model, "eval"):
         model.eval()
     ranks: dict[str, list[Tensor]] = {"head": [], "tail": []}
+    candidates: list[Tensor] = []
     batches = triples.split(batch_size)
     if progress:
         from tqdm.auto import tqdm
@@ -229,15 +281,26 @@ def evaluate_link_prediction(
                 scores = model.score_all(anchor, r, predict=predict)  # (B, E)
                 exclude = filt.known(anchor, r, predict=predict) if filt is not None else None
                 ranks[predict].append(realistic_ranks(scores, target, exclude=exclude).cpu())
+                if negatives > 0:
+                    candidates.append(candidate_counts(num_entities, anchor, target, exclude))
     finally:
         if was_training and hasattr(model, "train"):
             model.train()
     head = torch.cat(ranks["head"]) if ranks["head"] else torch.empty(0)  # (n,)
     tail = torch.cat(ranks["tail"]) if ranks["tail"] else torch.empty(0)  # (n,)
+    sampled: dict[str, float] = {}
+    if negatives > 0 and candidates:
+        # ranks were appended tail, head per batch: interleave the same way
+        order = [r for pair in zip(ranks["tail"], ranks["head"], strict=True) for r in pair]
+        pooled, counts = torch.cat(order), torch.cat(candidates)
+        sampled = {"negatives": float(negatives)}
+        for k in ks:
+            sampled[f"hits_at_{k}"] = float(sampled_hits(pooled, counts, negatives=negatives, k=k).mean())
     return LinkPredictionMetrics(
         head=RankMetrics.from_ranks(head, ks=ks),
         tail=RankMetrics.from_ranks(tail, ks=ks),
         both=RankMetrics.from_ranks(torch.cat([head, tail]), ks=ks),
         filtered=filt is not None,
         ranks={"head": head, "tail": tail} if keep_ranks else {},
+        sampled=sampled,
     )

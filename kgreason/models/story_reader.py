@@ -12,11 +12,8 @@ The reader never sees gold facts or genders (:mod:`kgreason.data.story_graph`).
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -24,13 +21,12 @@ from torch import nn
 
 from kgreason.core.example import Example
 from kgreason.data.story_graph import StoryLayout, story_layout, story_targets
+from kgreason.models.model_folder import SavedEncoderModel
 from kgreason.rules.kinship import FAMILIES, INVERSE_INDEX
 
 FORMAT = "kgreason-story-reader"
 FORMAT_VERSION = 1
 CONFIG_NAME = "reader.json"
-WEIGHTS_NAME = "model.safetensors"
-ENCODER_DIR = "encoder"
 
 
 @dataclass(kw_only=True)
@@ -78,8 +74,15 @@ class StoryReading:
     genders: Any
 
 
-class StoryReader(nn.Module):
+class StoryReader(SavedEncoderModel, nn.Module):
     """Encoder + mention-pair family head + gender head (see the module docstring)."""
+
+    folder_format = FORMAT
+    folder_version = FORMAT_VERSION
+    config_file = CONFIG_NAME
+    config_section = "reader"
+    config_class = StoryReaderConfig
+    what = "story reader"
 
     def __init__(self, *, config: StoryReaderConfig, encoder: nn.Module, tokenizer: Any) -> None:
         super().__init__()
@@ -365,53 +368,13 @@ class StoryReader(nn.Module):
         return [reading for reading in out if reading is not None]
 
     # ---------------------------------------------------------------------------------------- save / load
-    def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
-        """Write the reader (config, weights, encoder config and tokenizer) to ``directory`` atomically."""
-        from safetensors.torch import save_model
-
-        from kgreason import __version__
-        from kgreason.core.atomic import atomic_directory
-
-        meta = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "kgreason_version": __version__,
-            "reader": asdict(self.config),
-        }
-        target = Path(directory)
-        with atomic_directory(target) as tmp:
-            save_model(self, str(tmp / WEIGHTS_NAME), metadata={"format": "pt", "kgreason": FORMAT})
-            (tmp / ENCODER_DIR).mkdir()
-            self.encoder.config.save_pretrained(tmp / ENCODER_DIR)
-            self.tokenizer.save_pretrained(tmp / ENCODER_DIR)
-            (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        return target
-
     @classmethod
-    def from_pretrained(cls, directory: str | os.PathLike[str]) -> StoryReader:
-        """A reader written by :meth:`save_pretrained` (weights read with safetensors, never unpickled)."""
-        from safetensors.torch import load_model
-        from transformers import AutoConfig, AutoTokenizer
-
-        from kgreason.core.errors import ModelNotAvailableError
+    def from_folder_parts(
+        cls, *, config: StoryReaderConfig, encoder_config: Any, tokenizer: Any
+    ) -> StoryReader:
         from kgreason.encoders.resolve import encoder_from_config
 
-        folder = Path(directory)
-        try:
-            meta = json.loads((folder / CONFIG_NAME).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
-            raise ModelNotAvailableError(f"{folder}: not a saved story reader ({err})") from err
-        if meta.get("format") != FORMAT:
-            raise ModelNotAvailableError(
-                f"{folder}/{CONFIG_NAME}: format {meta.get('format')!r}, expected {FORMAT}"
-            )
-        config = StoryReaderConfig(**meta["reader"])
-        encoder = encoder_from_config(AutoConfig.from_pretrained(folder / ENCODER_DIR))
-        reader = cls(
-            config=config, encoder=encoder, tokenizer=AutoTokenizer.from_pretrained(folder / ENCODER_DIR)
-        )
-        load_model(reader, str(folder / WEIGHTS_NAME))
-        return reader.eval()
+        return cls(config=config, encoder=encoder_from_config(encoder_config), tokenizer=tokenizer)
 
 
 def build_story_reader(config: StoryReaderConfig) -> StoryReader:

@@ -146,12 +146,18 @@ def text_folder(folder: str | Path) -> Path | None:
 
 
 def load_split_folder(
-    source: str | Path, *, name: str | None = None, encoding: str = "utf-8", progress: bool = True
+    source: str | Path,
+    *,
+    name: str | None = None,
+    encoding: str = "utf-8",
+    progress: bool = True,
+    text_dir: str | Path | None = None,
 ) -> TripleStore:
     """Load a benchmark folder's ``train`` / ``valid`` / ``test`` files into one :class:`TripleStore`.
 
     Splits are named ``train``, ``valid`` and ``test`` whatever the files are called; labels come from the
-    KG-BERT text files when present (see the module docstring).
+    KG-BERT text files when present (see the module docstring), or from ``text_dir`` (a folder of those files,
+    e.g. the full KG's ``text_kgbert/`` for one of its subsets).
 
     Raises:
         KBFormatError: no train file, a malformed line (file and line named), or an empty train file.
@@ -170,7 +176,10 @@ def load_split_folder(
     finally:
         if bar is not None:
             bar.close()
-    if (texts_at := text_folder(folder)) is not None:
+    texts_at = text_folder(folder) if text_dir is None else Path(text_dir)
+    if text_dir is not None and not texts_at.is_dir():
+        raise KBFormatError("no such folder", path=texts_at, expected="a folder of KG-BERT text files")
+    if texts_at is not None:
         texts = read_kgbert_text(texts_at, encoding=encoding)
         entity_ids, relation_ids = builder.entity_ids, builder.relation_ids
         for key, label in texts.entity_labels.items():
