@@ -26,6 +26,10 @@ def test_shipped_configs_are_valid():
     for path in paths:
         if path.parent.name == "kge":
             assert load_config(KGEConfig, path).epochs >= 1, path
+        elif path.parent.name == "kgc":
+            from kgreason.training.text_link import KGCConfig
+
+            assert load_config(KGCConfig, path).trainer.epochs >= 1, path
         elif path.parent.name == "finance":
             from kgreason.finance.config import RiskConfig
 
