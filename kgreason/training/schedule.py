@@ -51,3 +51,23 @@ def linear_warmup_decay(
         raise ValueError(f"total_steps must be >= 1, got {total_steps}")
     fn = LinearWarmupDecay(total_steps=total_steps, warmup_steps=warmup_steps)
     return LambdaLR(optimizer, lr_lambda=[fn] * len(optimizer.param_groups))
+
+
+def refit_resumed_schedule(
+    scheduler: torch.optim.lr_scheduler.LambdaLR,
+    optimizer: torch.optim.Optimizer,
+    *,
+    total_steps: int,
+    warmup_steps: int,
+) -> bool:
+    """After ``scheduler.load_state_dict``: give the restored :class:`LinearWarmupDecay` lambdas this run's
+    length (a resumed run may have been given more epochs) and set each group's learning rate for the step it
+    resumes at. Returns whether the length changed."""
+    changed = False
+    for fn in scheduler.lr_lambdas:
+        if (fn.total_steps, fn.warmup_steps) != (total_steps, warmup_steps):
+            fn.total_steps, fn.warmup_steps, changed = total_steps, warmup_steps, True
+    step = scheduler.last_epoch
+    for group, base, fn in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas, strict=True):
+        group["lr"] = base * fn(step)
+    return changed

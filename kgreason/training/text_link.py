@@ -137,7 +137,7 @@ def train_text_link(
     from kgreason.core.device import default_device
     from kgreason.training.checkpoint import load_training_state, resolve_checkpoint, save_training_checkpoint
     from kgreason.training.precision import resolve_precision
-    from kgreason.training.schedule import linear_warmup_decay, warmup_steps_for
+    from kgreason.training.schedule import linear_warmup_decay, refit_resumed_schedule, warmup_steps_for
     from kgreason.training.seed import seed_everything
 
     seed_everything(config.seed)
@@ -176,12 +176,7 @@ def train_text_link(
         load_weights(model, checkpoint)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        # the schedule of this run's length (a resumed run may have been given more epochs)
-        for fn, group, base in zip(
-            scheduler.lr_lambdas, optimizer.param_groups, scheduler.base_lrs, strict=True
-        ):
-            fn.total_steps, fn.warmup_steps = total, warmup
-            group["lr"] = base * fn(scheduler.last_epoch)
+        refit_resumed_schedule(scheduler, optimizer, total_steps=total, warmup_steps=warmup)
         start_epoch, best, stale = int(state["epoch"]), float(state["best_metric"]), int(state["stale"])
         result.history = json.loads(state["history"])
         result.best_epoch = int(state["best_step"])

@@ -871,6 +871,7 @@ class Trainer:
 
     def _restore(self, directory: Path, *, total_steps: int, warmup: int) -> None:
         from kgreason.training.checkpoint import CheckpointError, load_training_state, load_weights
+        from kgreason.training.schedule import refit_resumed_schedule
         from kgreason.training.seed import restore_rng_state
 
         state = load_training_state(directory)
@@ -891,15 +892,11 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
-        for fn in self.scheduler.lr_lambdas:
-            if (fn.total_steps, fn.warmup_steps) != (total_steps, warmup):
-                logger.info("resumed schedule: %d -> %d total steps", fn.total_steps, total_steps)
-                fn.total_steps, fn.warmup_steps = total_steps, warmup
-        step = self.scheduler.last_epoch
-        for group, base, fn in zip(
-            self.optimizer.param_groups, self.scheduler.base_lrs, self.scheduler.lr_lambdas, strict=True
+        previous = self.scheduler.lr_lambdas[0].total_steps
+        if refit_resumed_schedule(
+            self.scheduler, self.optimizer, total_steps=total_steps, warmup_steps=warmup
         ):
-            group["lr"] = base * fn(step)
+            logger.info("resumed schedule: %d -> %d total steps", previous, total_steps)
         rng = state["rng"]
         restore_rng_state(rng[self.dist.rank] if self.dist.rank < len(rng) else rng[0])
         window = state.get("window") or {}
