@@ -243,14 +243,22 @@ def markdown(report: dict[str, Any]) -> str:
         runs = split["runs"]
         seconds = statistics.mean(r["train_seconds"] for r in runs) if runs else 0.0
         for key, label, inputs in (
-            (
-                "text+structure",
-                "kgc (fine-tuned) + neighbourhood prior",
-                "entity text + inference graph facts",
-            ),
-            ("text", "kgc (fine-tuned), text only", "entity text"),
-            ("names_only", "kgc, names only (ablation)", "entity names + graph facts"),
-            ("shuffled_descriptions", "kgc, descriptions shuffled (ablation)", "shuffled text + graph facts"),
+            ()
+            if not runs
+            else (
+                (
+                    "text+structure",
+                    "kgc (fine-tuned) + neighbourhood prior",
+                    "entity text + inference graph facts",
+                ),
+                ("text", "kgc (fine-tuned), text only", "entity text"),
+                ("names_only", "kgc, names only (ablation)", "entity names + graph facts"),
+                (
+                    "shuffled_descriptions",
+                    "kgc, descriptions shuffled (ablation)",
+                    "shuffled text + graph facts",
+                ),
+            )
         ):
             cells = [
                 _mean_std([r[key][m] for r in runs])
@@ -325,9 +333,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-train", type=int, default=0, help="training triples per seed (0: all)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--run-dir", type=Path, default=Path("runs/kgc-bench"), help="checkpoints (resumed)")
-    parser.add_argument(
-        "--out", type=Path, default=HERE / "results", help="folder for kgc-inductive.{md,json}"
-    )
+    parser.add_argument("--out", type=Path, default=HERE / "results", help="folder for the results")
+    parser.add_argument("--name", default="kgc-inductive", help="results file stem (<out>/<name>.{md,json})")
     parser.add_argument("--data-dir", type=Path, default=None, help="public data folder (holding kg/)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
