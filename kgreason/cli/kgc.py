@@ -20,7 +20,7 @@ from kgreason.core.paths import use_data_dir
 if TYPE_CHECKING:
     from kgreason.kb.base import KnowledgeBase
     from kgreason.kge.evaluate import LinkPredictionMetrics
-    from kgreason.models.text_link import TextLinkPredictor
+    from kgreason.models.text_link import TextLinkScorer
 
 kgc_app = typer.Typer(
     help="Text link prediction: a bi-encoder over entity names and descriptions (SimKGC-style), ranked over "
@@ -97,18 +97,17 @@ def _graphs(kb_path: str | None, inductive: str | None) -> tuple[KnowledgeBase, 
 def _write_outputs(
     out: Path,
     *,
-    model: TextLinkPredictor,
+    scorer: TextLinkScorer,
     kb: KnowledgeBase,
     metrics: LinkPredictionMetrics,
     top: int,
     extra: dict[str, Any],
 ) -> list[Path]:
-    """metrics.json and predictions.tsv (each test query: gold, its rank, the top candidates), atomically."""
+    """metrics.json and predictions.tsv (each test query: gold, its rank, the top candidates), atomically; the
+    scorer that ranked them (its entity matrix and query vectors are reused)."""
     from kgreason.core.atomic import atomic_write_text
-    from kgreason.models.text_link import LinkTexts, TextLinkScorer
 
     triples = kb.triples("test")
-    scorer = TextLinkScorer(model, LinkTexts.from_kb(kb, descriptions=model.config.descriptions))
     lines = ["head\trelation\ttail\tpredict\trank\ttop"]
     for predict, anchor_col in (("tail", 0), ("head", 2)):
         ranks = metrics.ranks[predict]
@@ -151,7 +150,7 @@ def train(
     """Fine-tune the bi-encoder (dev MRR picks the epoch, checkpoints resume), then rank the test triples."""
     from kgreason.core.config import config_to_dict, load_config
     from kgreason.models.text_link import build_text_link_predictor
-    from kgreason.training.text_link import KGCConfig, evaluate_text_link, train_text_link
+    from kgreason.training.text_link import KGCConfig, evaluate_text_link, text_link_scorer, train_text_link
 
     _setup(data_dir, threads)
     try:
@@ -161,9 +160,8 @@ def train(
     except (KGReasonError, FileNotFoundError, ValueError) as err:
         exit_with_error(err)
     result = train_text_link(model, train_kb, config=cfg.trainer, run_dir=out, resume=not no_resume)
-    metrics = evaluate_text_link(
-        result.model, test_kb, known=known, prior=cfg.prior, negatives=cfg.negatives, progress=True
-    )
+    scorer = text_link_scorer(result.model, test_kb, known=known, prior=cfg.prior, progress=True)
+    metrics = evaluate_text_link(result.model, test_kb, scorer=scorer, negatives=cfg.negatives, progress=True)
     extra = {
         "kb": test_kb.name,
         "trained_on": train_kb.name,
@@ -174,7 +172,7 @@ def train(
         "queries_per_second": result.examples_per_second,
         "history": result.history,
     }
-    _write_outputs(out, model=result.model, kb=test_kb, metrics=metrics, top=top, extra=extra)
+    _write_outputs(out, scorer=scorer, kb=test_kb, metrics=metrics, top=top, extra=extra)
     _echo(
         metrics,
         header=f"{train_kb.name} -> {test_kb.name}: kept epoch {result.best_epoch}",

@@ -365,6 +365,7 @@ class TextLinkScorer:
         self.dtype = dtype
         self.entities = self._encode_entities(progress=progress)  # (E, H)
         self._queries: dict[tuple[str, int, int], Tensor] = {}  # (predict, anchor, relation) -> (H,)
+        self._index: Any = None  # faiss index over the entity matrix, built on the first top_k
 
     @property
     def num_entities(self) -> int:
@@ -385,7 +386,6 @@ class TextLinkScorer:
         self.model.eval()
         texts = self.texts.entities
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = torch.empty(len(texts), 0)
         chunks = []
         bar = tqdm(
             total=len(texts), desc="encoding entities", unit="entity", disable=not progress, leave=False
@@ -396,9 +396,10 @@ class TextLinkScorer:
                 chunks.append(self.model.encode_entities([texts[i] for i in rows]).float().cpu())  # (b, H)
                 bar.update(len(rows))
         self.model.train(was)
-        if chunks:
-            out = torch.empty(len(texts), chunks[0].size(1))
-            out[torch.tensor(order)] = torch.cat(chunks)
+        if not chunks:
+            return torch.empty(0, 0)
+        out = torch.empty(len(texts), chunks[0].size(1))
+        out[torch.tensor(order)] = torch.cat(chunks)
         return out  # (E, H)
 
     @torch.no_grad()
@@ -434,7 +435,9 @@ class TextLinkScorer:
         ``(scores (B, k), ids (B, k))``."""
         import faiss
 
-        index = faiss.IndexFlatIP(self.entities.size(1))
-        index.add(np.ascontiguousarray(self.entities.numpy(), dtype=np.float32))
+        if self._index is None:  # built once per scorer
+            self._index = faiss.IndexFlatIP(self.entities.size(1))
+            self._index.add(np.ascontiguousarray(self.entities.numpy(), dtype=np.float32))
+        index = self._index
         queries = np.ascontiguousarray(self.encode_queries(anchor, rel, predict=predict).numpy())
         return index.search(queries, min(k, self.num_entities))

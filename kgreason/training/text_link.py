@@ -310,6 +310,29 @@ class KGCConfig:
     negatives: int = 49
 
 
+def text_link_scorer(
+    model: TextLinkPredictor,
+    kb: KnowledgeBase,
+    *,
+    known: str = "train",
+    prior: PriorConfig | None = None,
+    descriptions: bool | None = None,
+    texts: LinkTexts | None = None,
+    progress: bool = False,
+) -> TextLinkScorer:
+    """A scorer over ``kb``'s entities with the prior built from its ``known`` split (the facts the model may
+    read: training facts, or an inductive graph's own). ``descriptions=False`` ranks with names only; ``texts``
+    replaces the KB's texts (e.g. shuffled descriptions)."""
+    prior = prior or PriorConfig()
+    if texts is None:
+        use = model.config.descriptions if descriptions is None else descriptions
+        texts = LinkTexts.from_kb(kb, descriptions=use)
+    structure = NeighbourhoodPrior.from_triples(
+        kb.triple_array(known), num_entities=kb.num_entities, hops=prior.hops, weight=prior.weight
+    )
+    return TextLinkScorer(model, texts, prior=structure, progress=progress)
+
+
 def evaluate_text_link(
     model: TextLinkPredictor,
     kb: KnowledgeBase,
@@ -320,23 +343,17 @@ def evaluate_text_link(
     negatives: int = 49,
     descriptions: bool | None = None,
     texts: LinkTexts | None = None,
+    scorer: TextLinkScorer | None = None,
     progress: bool = False,
 ) -> LinkPredictionMetrics:
-    """Rank ``kb``'s ``split`` triples over all of its entities (filtered by every split), the prior built from
-    its ``known`` split (the facts the model may read: training facts, or an inductive graph's own).
-
-    ``descriptions=False`` ranks with names only; ``texts`` replaces the KB's texts (e.g. shuffled descriptions).
-    """
+    """Rank ``kb``'s ``split`` triples over all of its entities (filtered by every split) with ``scorer``, or one
+    :func:`text_link_scorer` builds from the other arguments."""
     from kgreason.kge.evaluate import evaluate_link_prediction
 
-    prior = prior or PriorConfig()
-    if texts is None:
-        use = model.config.descriptions if descriptions is None else descriptions
-        texts = LinkTexts.from_kb(kb, descriptions=use)
-    structure = NeighbourhoodPrior.from_triples(
-        kb.triple_array(known), num_entities=kb.num_entities, hops=prior.hops, weight=prior.weight
-    )
-    scorer = TextLinkScorer(model, texts, prior=structure, progress=progress)
+    if scorer is None:
+        scorer = text_link_scorer(
+            model, kb, known=known, prior=prior, descriptions=descriptions, texts=texts, progress=progress
+        )
     return evaluate_link_prediction(
         scorer,
         triples=kb.triples(split),
