@@ -12,6 +12,7 @@ import torch
 from typer.testing import CliRunner
 
 from kgreason.cli.kge import kge_app
+from kgreason.core.errors import KGReasonError
 from kgreason.kb.store import TripleStore
 from kgreason.kge.embeddings import KGEAlignmentError, load_kge, save_kge
 from kgreason.kge.evaluate import TripleFilter, evaluate_link_prediction, realistic_ranks
@@ -375,6 +376,34 @@ def test_entity_features_align_by_key_with_a_renumbered_kb(nations, tmp_path):
     assert emb.align(bigger, missing="zeros").missing == 1
 
 
+def test_an_aligned_kge_scorer_scores_in_another_kbs_id_order(nations, tmp_path):
+    result = _small_run(nations, "complex")
+    keys = [nations.entity_key(i) for i in range(nations.num_entities)]
+    rels = [nations.relation_key(i) for i in range(nations.num_relations)]
+    emb = load_kge(save_kge(result.model, path=tmp_path / "run", entity_keys=keys, relation_keys=rels))
+    perm = np.random.default_rng(1).permutation(nations.num_entities)
+    permuted = _permuted(nations, perm)
+    scorer, model = emb.scorer_for(permuted), emb.build_model()
+    anchor, rel = torch.tensor([0, 5, 9]), torch.tensor([1, 2, 3])
+    inverse = torch.from_numpy(np.argsort(perm))  # permuted id -> original id
+    for predict in ("tail", "head"):
+        got = scorer.score_all(
+            torch.from_numpy(perm)[anchor], rel, predict=predict
+        )  # (3, E) permuted columns
+        want = model.score_all(anchor, rel, predict=predict)[:, inverse]
+        assert torch.allclose(got, want)
+    same = evaluate_link_prediction(model, triples=nations.triples("test"), filter_triples=nations.triples())
+    via = evaluate_link_prediction(
+        scorer, triples=permuted.triples("test"), filter_triples=permuted.triples()
+    )
+    assert via.mrr == pytest.approx(same.mrr)
+    # an entity the embeddings lack: the query's mean as a candidate, and an uninformative row as an anchor
+    bigger = _permuted(nations, perm, drop_last=True)
+    padded = emb.scorer_for(bigger).score_all(torch.tensor([14, 0]), torch.tensor([0, 0]), predict="tail")
+    assert torch.all(padded[0] == 0)
+    assert padded[1, 14] == pytest.approx(float(padded[1, :14].mean()), abs=1e-6)
+
+
 # ----------------------------------------------------------------------------------------- CLI
 def test_cli_train_then_eval_on_nations(shared_data, tmp_path):
     kb = str(shared_data / "kg" / "nations")
@@ -464,3 +493,114 @@ def test_kge_is_mounted_in_the_main_cli():
 
     out = CliRunner().invoke(app, ["kge", "--help"])
     assert out.exit_code == 0 and "train" in out.output and "eval" in out.output
+
+
+# ----------------------------------------------------------------------------------------- run control
+def _trainer(kb, **fields):
+    settings = {"dim": 16, "eval_every": 1, "patience": 0, "time_budget": 0, "seed": 4, **fields}
+    config = default_config("distmult", **settings)
+    model = model_for(config, num_entities=kb.num_entities, num_relations=kb.num_relations)
+    return KGETrainer(
+        model,
+        config=config,
+        train_triples=kb.triples("train"),
+        valid_triples=kb.triples("valid"),
+        filter_triples=kb.triples(),
+    )
+
+
+def _weights(result):
+    return {k: v.clone() for k, v in result.model.state_dict().items()}
+
+
+def test_a_resumed_run_equals_the_uninterrupted_one(nations, tmp_path):
+    torch.set_num_threads(1)
+    whole = _trainer(nations, epochs=6).fit(progress=False, checkpoint=tmp_path / "a.pt")
+    first = _trainer(nations, epochs=3).fit(progress=False, checkpoint=tmp_path / "b.pt")
+    assert first.epochs_run == 3
+    resumed = _trainer(nations, epochs=6).fit(progress=False, checkpoint=tmp_path / "b.pt")
+    assert resumed.epochs_run == whole.epochs_run == 6
+    assert resumed.losses == whole.losses
+    untimed = lambda history: [{k: v for k, v in h.items() if k != "seconds"} for h in history]  # noqa: E731
+    assert untimed(resumed.history) == untimed(whole.history)
+    assert all(h["seconds"] > 0 for h in resumed.history[:-1])
+    assert resumed.best_epoch == whole.best_epoch
+    for name, value in _weights(whole).items():
+        assert torch.equal(value, _weights(resumed)[name]), name
+    # a checkpoint of another configuration is refused, naming the file
+    with pytest.raises(KGReasonError, match=r"b\.pt: checkpoint of another configuration"):
+        _trainer(nations, epochs=6, lr=0.05).fit(progress=False, checkpoint=tmp_path / "b.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(KGReasonError, match=r"junk\.pt: not a kgreason KGE checkpoint"):
+        _trainer(nations, epochs=6).fit(progress=False, checkpoint=tmp_path / "junk.pt")
+
+
+def test_the_time_budget_stops_training_and_keeps_the_best_validated_parameters(nations, tmp_path):
+    result = _trainer(nations, epochs=50, time_budget=1e-6).fit(progress=False, checkpoint=tmp_path / "c.pt")
+    assert result.epochs_run == 1 and len(result.losses) == 1
+    assert result.valid is not None and [h["epoch"] for h in result.history] == [1]
+    again = _trainer(nations, epochs=50, time_budget=1e-6).fit(progress=False, checkpoint=tmp_path / "c.pt")
+    assert again.epochs_run == 1  # the budget was spent: the resumed run trains no further
+    longer = _trainer(nations, epochs=3, time_budget=0).fit(progress=False, checkpoint=tmp_path / "c.pt")
+    assert longer.epochs_run == 3  # a larger budget continues the same run
+
+
+def test_validation_during_training_ranks_a_fixed_sample_and_reports_all(nations):
+    trainer = _trainer(nations, epochs=2, valid_sample=40)
+    sample = trainer._valid_subset()
+    assert sample.shape == (40, 3) and torch.equal(sample, _trainer(nations, valid_sample=40)._valid_subset())
+    result = trainer.fit(progress=False)
+    assert result.valid.both.count == 2 * len(nations.triples("valid"))
+
+
+def test_the_thread_probe_changes_nothing_and_the_fastest_count_is_kept(nations):
+    from kgreason.core.device import fastest_threads
+
+    probed = _trainer(nations, epochs=2)
+    for _ in range(3):
+        probed.probe_step()
+    plain = _trainer(nations, epochs=2)
+    a, b = probed.fit(progress=False), plain.fit(progress=False)
+    assert a.losses == b.losses
+    assert all(torch.equal(v, _weights(b)[k]) for k, v in _weights(a).items())
+
+    import time as clock
+
+    def slower_with_more_threads():
+        clock.sleep(0.002 * torch.get_num_threads())
+
+    def faster_with_more_threads():
+        clock.sleep(0.01 / torch.get_num_threads())
+
+    before = torch.get_num_threads()
+    try:
+        choice = fastest_threads(slower_with_more_threads, candidates=[2, 1], repeats=2)
+        assert choice.threads == 1 and torch.get_num_threads() == 1 and set(choice.seconds) == {1, 2}
+        assert fastest_threads(faster_with_more_threads, candidates=[1, 2], repeats=2).threads == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_cli_train_refuses_bad_threads_and_foreign_run_folders_before_training(shared_data, tmp_path):
+    kb = str(shared_data / "kg" / "nations")
+    bad = runner.invoke(kge_app, ["train", "--kb", kb, "--threads", "many", "--out", str(tmp_path / "r")])
+    assert (
+        bad.exit_code == 2 and "--threads: expected 'auto' or a whole number >= 1, got 'many'" in bad.output
+    )
+    assert "Traceback" not in bad.output and not (tmp_path / "r").exists()
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    result = runner.invoke(kge_app, ["train", "--kb", kb, "--out", str(foreign), "--epochs", "1"])
+    assert result.exit_code == 2 and "a non-empty folder kgreason did not write" in result.output
+    assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
+    assert (foreign / "notes.txt").read_text() == "keep me"
+
+
+def test_a_checkpoint_of_another_kb_is_one_error_naming_the_file(nations, tmp_path):
+    _trainer(nations, epochs=1).fit(progress=False, checkpoint=tmp_path / "n.pt")
+    config = _trainer(nations, epochs=2).config
+    other = model_for(config, num_entities=nations.num_entities + 3, num_relations=nations.num_relations)
+    trainer = KGETrainer(other, config=config, train_triples=nations.triples("train"))
+    with pytest.raises(KGReasonError, match=r"n\.pt: checkpoint of another KB or model \(Error"):
+        trainer.fit(progress=False, checkpoint=tmp_path / "n.pt")

@@ -25,8 +25,12 @@ TABLE = load_recipes()
 # The per-model defaults as train.py's MODEL_DEFAULTS held them before they moved to the recipe table.
 _FIELDS = ("dim", "batch_size", "lr", "negatives", "shared_negatives", "loss", "margin")
 _FIELDS += ("adversarial_temperature", "reciprocal", "n3")
+#: Run control of every `kge train` default: validate each epoch on 5,000 valid triples, patience 5, 10 minutes.
+RUN_CONTROL = {"eval_every": 1, "patience": 5, "time_budget": 10, "valid_sample": 5000}
 ROTATE_DEFAULTS = dict(zip(_FIELDS, (500, 1024, 1e-2, 1024, True, "nssa", 3.0, 1.0, False, 0.0), strict=True))
+ROTATE_DEFAULTS |= RUN_CONTROL
 DISTMULT_DEFAULTS = dict(zip(_FIELDS, (500, 512, 1e-2, 0, False, "ce", 0.0, 0.0, True, 1e-2), strict=True))
+DISTMULT_DEFAULTS |= RUN_CONTROL
 # benchmarks/kge.py's shared WN18RR configuration as it was written there.
 WN18RR_SHARED = dict(
     model="rotate",

@@ -67,7 +67,11 @@ def _open(path: str, fmt: str | None):
 # Options of `kgreason kge train` (help texts are part of the CLI: keep them as they are).
 ModelOption = Annotated[
     str | None,
-    typer.Option("--model", "-m", help="transe, distmult, complex or rotate (default: rotate)."),
+    typer.Option(
+        "--model",
+        "-m",
+        help="transe, distmult, complex or rotate (default: complex, the ComplEx-N3 CPU recipe).",
+    ),
 ]
 OutOption = Annotated[
     Path | None,
@@ -131,6 +135,33 @@ SparseOption = Annotated[
     bool | None,
     typer.Option("--sparse/--dense", help="Sparse embedding gradients with SparseAdam (large KBs)."),
 ]
+TimeBudgetOption = Annotated[
+    float | None,
+    typer.Option(
+        "--time-budget",
+        help="Minutes of training; then validate and keep the best parameters (0: no limit; counted across "
+        "resumes).",
+    ),
+]
+ValidSampleOption = Annotated[
+    int | None,
+    typer.Option(
+        "--valid-sample",
+        help="Validations during training rank this many valid triples (0: all); the kept model is reported "
+        "on all of them.",
+    ),
+]
+TrainThreadsOption = Annotated[
+    str,
+    typer.Option(
+        "--threads",
+        help="torch CPU threads, or 'auto': time a few training batches under 1, 2, 4, ... threads and keep "
+        "the fastest.",
+    ),
+]
+OptimizerOption = Annotated[
+    str | None, typer.Option("--optimizer", help="adam, or adagrad (kbc's optimiser for ComplEx-N3).")
+]
 SeedOption = Annotated[int | None, typer.Option("--seed", help="Seed of initialisation and sampling.")]
 NoTestOption = Annotated[
     bool, typer.Option("--no-test", help="Skip the test evaluation (valid metrics only).")
@@ -158,20 +189,28 @@ def train(
     n3: N3Option = None,
     eval_every: EvalEveryOption = None,
     patience: PatienceOption = None,
+    time_budget: TimeBudgetOption = None,
+    valid_sample: ValidSampleOption = None,
     sparse: SparseOption = None,
+    optimizer: OptimizerOption = None,
     seed: SeedOption = None,
     device: DeviceOption = None,
-    threads: ThreadsOption = None,
+    threads: TrainThreadsOption = "auto",
     fmt: FormatOption = None,
     no_test: NoTestOption = False,
     as_json: TrainJsonOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """Train KG embeddings on the KB's train split (valid for model selection, test once at the end) and save
-    them with the KB's entity and relation keys."""
+    them with the KB's entity and relation keys.
+
+    Without options: ComplEx-N3 (the recipe default-complex of knowledge/kge/recipes.yaml), validated every
+    epoch, stopped early on valid MRR or after 10 minutes; the run folder keeps a checkpoint until the
+    embeddings are saved, and the same command resumes from it."""
+    from kgreason.kge.embeddings import CHECKPOINT_FILE
     from kgreason.kge.train import train_kge
 
-    _setup(data_dir, threads)
+    use_data_dir(data_dir)
     options = {
         "dim": dim,
         "epochs": epochs,
@@ -187,18 +226,52 @@ def train(
         "n3": n3,
         "eval_every": eval_every,
         "patience": patience,
+        "time_budget": time_budget,
+        "valid_sample": valid_sample,
         "sparse": sparse,
+        "optimizer": optimizer,
         "seed": seed,
         "device": device,
     }
     try:
+        thread_count = _thread_count(threads)
         cfg = _train_config(model, config, options)
         kb = _open(kb_path, fmt)
-        result = train_kge(kb, config=cfg, evaluate_test=not no_test)
-        written = _save_run(result, kb=kb, out=out)
+        run_dir = out or Path("runs") / "kge" / f"{_slug(kb.name)}-{cfg.model}"
+        _check_run_dir(run_dir)
+        result = train_kge(
+            kb,
+            config=cfg,
+            evaluate_test=not no_test,
+            checkpoint=run_dir / CHECKPOINT_FILE,
+            threads=thread_count,
+        )
+        written = _save_run(result, kb=kb, out=run_dir)
     except (KGReasonError, FileNotFoundError, FileExistsError, KeyError, ValueError) as err:
         exit_with_error(err)
     _report_run(result, kb_name=kb.name, written=written, as_json=as_json)
+
+
+def _thread_count(value: str) -> int | str:
+    """``--threads``: ``auto`` or a count >= 1."""
+    text = value.strip().lower()
+    if text == "auto":
+        return text
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    raise KGReasonError(f"--threads: expected 'auto' or a whole number >= 1, got {value!r}")
+
+
+def _check_run_dir(path: Path) -> None:
+    """Refuse, before training, a run folder that :func:`kgreason.kge.embeddings.save_kge` would not replace."""
+    from kgreason.kge.embeddings import written_by_kge
+
+    if path.exists() and not path.is_dir():
+        raise FileExistsError(f"--out {path}: exists and is not a folder")
+    if path.is_dir() and not written_by_kge(path):
+        raise FileExistsError(
+            f"--out {path}: a non-empty folder kgreason did not write; choose another --out"
+        )
 
 
 def _train_config(model: str | None, config: Path | None, options: dict[str, Any]) -> KGEConfig:
@@ -206,7 +279,7 @@ def _train_config(model: str | None, config: Path | None, options: dict[str, Any
     from kgreason.kge.train import default_config
 
     data = _read_config_file(config) if config is not None else {}
-    name = model or data.get("model") or "rotate"
+    name = model or data.get("model") or "complex"
     fields = {k: v for k, v in data.items() if k != "model"}
     fields.update({k: v for k, v in options.items() if v is not None})
     return default_config(name, **fields)
@@ -226,14 +299,14 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def _save_run(result: KGETrainResult, *, kb: KnowledgeBase, out: Path | None) -> Path:
+def _save_run(result: KGETrainResult, *, kb: KnowledgeBase, out: Path) -> Path:
     """Save the trained embeddings keyed by the KB's entity and relation keys; returns the run folder."""
     from kgreason.kge.embeddings import save_kge
 
     cfg = result.config
     return save_kge(
         result.model.cpu(),
-        path=out or Path("runs") / "kge" / f"{_slug(kb.name)}-{cfg.model}",
+        path=out,
         entity_keys=[kb.entity_key(i) for i in range(kb.num_entities)],
         relation_keys=[kb.relation_key(i) for i in range(kb.num_relations)],
         config=cfg.to_dict(),
@@ -250,6 +323,9 @@ def _report_run(result: KGETrainResult, *, kb_name: str, written: Path, as_json:
         f"{result.config.model} on {kb_name}: {result.epochs_run} epochs in {result.train_seconds:.1f}s "
         f"(kept epoch {result.best_epoch}), final loss {result.losses[-1]:.4f}"
     )
+    if result.threads.get("probe_seconds"):
+        probe = ", ".join(f"{n}: {1000 * t:.0f} ms" for n, t in result.threads["probe_seconds"].items())
+        typer.echo(f"torch threads: {result.threads['threads']} (one batch with {probe})")
     if result.valid is not None:
         typer.echo(f"valid: MRR {result.valid.mrr:.4f}, Hits@10 {result.valid.hits_at[10]:.4f}")
     if result.test is not None:

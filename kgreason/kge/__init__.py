@@ -27,6 +27,8 @@ _EXPORTS = {
     "LinkPredictionMetrics": "evaluate",
     "RankMetrics": "evaluate",
     "evaluate_link_prediction": "evaluate",
+    "rank_split": "evaluate",
+    "KBAlignedScorer": "embeddings",
     "KGEEmbeddings": "embeddings",
     "load_kge": "embeddings",
     "save_kge": "embeddings",

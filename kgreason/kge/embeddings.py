@@ -42,6 +42,8 @@ TENSORS_FILE = "embeddings.safetensors"
 ENTITIES_FILE = "entities.txt"
 RELATIONS_FILE = "relations.txt"
 CONFIG_FILE = "config.json"
+#: The resumable state `kgreason kge train` keeps in its run folder until the embeddings are saved.
+CHECKPOINT_FILE = "checkpoint.pt"
 
 
 class KGEFormatError(KGReasonError, ValueError):
@@ -150,6 +152,12 @@ class KGEEmbeddings:
         return out
 
     # ------------------------------------------------------------------------------------ scoring model
+    def scorer_for(self, kb: KnowledgeBase) -> KBAlignedScorer:
+        """A :class:`~kgreason.kge.evaluate.LinkScorer` over ``kb``'s entity and relation ids (matched by key)."""
+        return KBAlignedScorer(
+            self.build_model(), entity_rows=self.entity_ids_for(kb), relation_rows=self.relation_ids_for(kb)
+        )
+
     def build_model(self) -> KGEModel:
         """The scoring model with these weights (for evaluation and prediction)."""
         from kgreason.kge.models import build_kge_model
@@ -216,6 +224,12 @@ def _check_keys(keys: list[str], what: str) -> None:
             raise KGEFormatError(f"{what} key {key!r} holds a line break; it cannot be written one per line")
 
 
+def written_by_kge(path: Path) -> bool:
+    """An empty folder, saved embeddings, or only the resumable checkpoint of a ``kge train`` run."""
+    names = {entry.name for entry in path.iterdir()}
+    return not names or CONFIG_FILE in names or names == {CHECKPOINT_FILE}
+
+
 def save_kge(
     model: KGEModel,
     *,
@@ -244,7 +258,7 @@ def save_kge(
     _check_keys(relation_keys, "relation")
     if path.exists() and not path.is_dir():
         raise FileExistsError(f"{path} exists and is not a folder")
-    if path.is_dir() and any(path.iterdir()) and not (path / CONFIG_FILE).is_file():
+    if path.is_dir() and not written_by_kge(path):
         raise FileExistsError(
             f"{path} is a non-empty folder without saved embeddings; refusing to replace it"
         )
@@ -371,3 +385,40 @@ def load_kge(path: str | Path) -> KGEEmbeddings:
         metrics=dict(meta.get("metrics") or {}),
         path=path,
     )
+
+
+class KBAlignedScorer:
+    """A KGE model scoring in another KB's id order: ``score_all`` takes and returns that KB's ids.
+
+    An entity the embeddings lack scores the query's mean as a candidate, and a query whose anchor they lack
+    scores every entity alike (0): no evidence either way, so a fused score falls back on its other parts.
+    Every relation of the KB must have embeddings.
+    """
+
+    def __init__(self, model: KGEModel, *, entity_rows: Tensor, relation_rows: Tensor) -> None:
+        if bool((relation_rows < 0).any()):
+            raise KGEAlignmentError(
+                f"{int((relation_rows < 0).sum())} relations of the KB have no embeddings"
+            )
+        self.model = model
+        self.entity_rows = entity_rows  # (E_kb,) row in the embeddings, -1 if absent
+        self.relation_rows = relation_rows  # (R_kb,)
+        self.missing = self.entity_rows < 0  # (E_kb,)
+
+    @property
+    def num_entities(self) -> int:
+        return int(self.entity_rows.numel())
+
+    @torch.no_grad()
+    def score_all(self, anchor: Tensor, rel: Tensor, *, predict: str) -> Tensor:
+        """``(B, E_kb)`` scores of the queries ``anchor (B,)``, ``rel (B,)`` given in the KB's ids."""
+        rows = self.entity_rows[anchor.cpu()]  # (B,)
+        known = rows >= 0
+        scores = self.model.score_all(
+            rows.clamp(min=0), self.relation_rows[rel.cpu()], predict=predict
+        )  # (B, E_emb)
+        out = scores[:, self.entity_rows.clamp(min=0)]  # (B, E_kb)
+        if bool(self.missing.any()):
+            out[:, self.missing] = scores.mean(dim=1, keepdim=True)
+        out[~known] = 0.0
+        return out

@@ -19,10 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from kgreason.kb.base import KnowledgeBase
 
 DEFAULT_KS = (1, 3, 10)
 
@@ -303,4 +306,28 @@ def evaluate_link_prediction(
         filtered=filt is not None,
         ranks={"head": head, "tail": tail} if keep_ranks else {},
         sampled=sampled,
+    )
+
+
+def rank_split(
+    scorer: LinkScorer,
+    kb: KnowledgeBase,
+    *,
+    split: str = "test",
+    triples: Tensor | None = None,
+    negatives: int = 0,
+    batch_size: int = 128,
+    progress: bool = False,
+) -> LinkPredictionMetrics:
+    """Filtered metrics of ``kb``'s ``split`` triples (or of ``triples (n, 3)``) over all of ``kb``'s
+    entities, every split of ``kb`` filtering, ranks kept (for paired probes)."""
+    return evaluate_link_prediction(
+        scorer,
+        triples=kb.triples(split) if triples is None else triples,
+        filter_triples=kb.triples(),
+        num_relations=kb.num_relations,
+        batch_size=batch_size,
+        negatives=negatives,
+        keep_ranks=True,
+        progress=progress,
     )

@@ -13,6 +13,7 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -32,6 +33,9 @@ from kgreason.kge.models import (
 if TYPE_CHECKING:
     from kgreason.kb.base import KnowledgeBase
     from kgreason.kge.recipes import KGERecipe
+
+
+OPTIMIZERS = ("adam", "adagrad")
 
 
 @dataclass
@@ -63,8 +67,13 @@ class KGEConfig:
         eval_every: validate every this many epochs (0: only after the last epoch).
         patience: stop after this many validations without a better valid MRR (0: never stop early); the
             best-on-valid parameters are kept.
+        time_budget: minutes of training after which the run stops (mid-epoch if need be), validates and keeps
+            its best parameters (0: no limit). Counted across resumes.
+        valid_sample: validations during training rank at most this many valid triples (a fixed sample drawn
+            under ``seed``; 0: all); the kept parameters are reported on the whole valid split.
         eval_batch_size: queries per batch in evaluation.
         sparse: sparse embedding gradients with ``SparseAdam`` (faster steps on KBs with many entities).
+        optimizer: ``adam`` or ``adagrad`` (``kbc``'s choice for ComplEx-N3; ``sparse`` needs ``adam``).
     """
 
     model: str = "rotate"
@@ -85,8 +94,11 @@ class KGEConfig:
     device: str | None = None
     eval_every: int = 0
     patience: int = 0
+    time_budget: float = 0.0
+    valid_sample: int = 0
     eval_batch_size: int = 256
     sparse: bool = False
+    optimizer: str = "adam"
 
     def validate(self) -> KGEConfig:
         """Check values; returns self."""
@@ -98,7 +110,15 @@ class KGEConfig:
         for name in ("dim", "epochs", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("negatives", "eval_every", "patience", "n3", "adversarial_temperature"):
+        for name in (
+            "negatives",
+            "eval_every",
+            "patience",
+            "n3",
+            "adversarial_temperature",
+            "time_budget",
+            "valid_sample",
+        ):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.lr <= 0:
@@ -109,6 +129,10 @@ class KGEConfig:
             problems.append(f"n3 applies to distmult and complex, not {self.model}")
         if self.kvsall and (self.negatives != 0 or self.loss != "ce"):
             problems.append("kvsall needs negatives = 0 and loss = 'ce'")
+        if self.optimizer not in OPTIMIZERS:
+            problems.append(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.sparse and self.optimizer != "adam":
+            problems.append("sparse gradients need optimizer = 'adam' (SparseAdam)")
         if self.sparse and self.negatives == 0:
             problems.append("sparse gradients need sampled negatives (negatives >= 1)")
         if self.patience > 0 and self.eval_every == 0:
@@ -185,6 +209,8 @@ class KGETrainResult:
     epochs_run: int
     train_seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
+    #: ``{"threads": n, "probe_seconds": {count: best seconds per batch}}`` (probe empty unless "auto").
+    threads: dict[str, Any] = field(default_factory=dict)
 
     def metrics_dict(self) -> dict[str, Any]:
         return {
@@ -193,12 +219,18 @@ class KGETrainResult:
             "best_epoch": self.best_epoch,
             "epochs_run": self.epochs_run,
             "train_seconds": self.train_seconds,
+            "history": self.history,
+            **({"threads": self.threads} if self.threads else {}),
         }
 
 
-def _adam(params: list[torch.nn.Parameter], *, lr: float, sparse: bool) -> torch.optim.Optimizer:
-    """``SparseAdam`` for sparse gradients, else Adam with the fused kernel where torch has one (CPU since
-    torch 2.4: several times faster steps on large embedding tables)."""
+def _optimizer(
+    params: list[torch.nn.Parameter], *, name: str, lr: float, sparse: bool
+) -> torch.optim.Optimizer:
+    """Adagrad (Lacroix et al.'s ``kbc``), ``SparseAdam`` for sparse gradients, else Adam with the fused kernel
+    where torch has one (CPU since torch 2.4: several times faster steps on large embedding tables)."""
+    if name == "adagrad":
+        return torch.optim.Adagrad(params, lr=lr)
     if sparse:
         return torch.optim.SparseAdam(params, lr=lr)
     try:
@@ -230,7 +262,9 @@ class KGETrainer:
         self.filter_triples = filter_triples
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
         self._kvsall_cache: tuple[Tensor, ...] | None = None
-        self.optimizer = _adam(list(model.parameters()), lr=config.lr, sparse=config.sparse)
+        self.optimizer = _optimizer(
+            list(model.parameters()), name=config.optimizer, lr=config.lr, sparse=config.sparse
+        )
 
     # ------------------------------------------------------------------------------------------ queries
     def _queries(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -259,7 +293,7 @@ class KGETrainer:
                 num_entities, (b, k), generator=self.generator, device=self.device
             )  # (B, K)
         # Small KBs: score against the whole table and gather (one GEMM); else look the batch's rows up.
-        whole_table = not cfg.shared_negatives and not model.sparse and (k == 0 or num_entities <= 2 * k)
+        whole_table = k == 0 or (not cfg.shared_negatives and not model.sparse and num_entities <= 2 * k)
         ids = torch.cat(
             [anchor, target] if whole_table or sampled is None else [anchor, target, sampled.flatten()]
         )
@@ -346,8 +380,9 @@ class KGETrainer:
             loss = loss + cfg.n3 * cubes / b
         return loss
 
-    def train_epoch(self) -> float:
-        """One pass over the training triples; returns the mean batch loss."""
+    def train_epoch(self, *, deadline: float | None = None) -> float:
+        """One pass over the training triples (cut short once ``time.perf_counter()`` passes ``deadline``);
+        returns the mean batch loss."""
         self.model.train()
         if self.config.kvsall:
             num_items = self._kvsall_items()[0].numel()
@@ -366,62 +401,176 @@ class KGETrainer:
             self.optimizer.step()
             total += float(loss.detach())
             batches += 1
+            if deadline is not None and time.perf_counter() >= deadline:
+                break
         return total / max(batches, 1)
 
-    def validate(self) -> LinkPredictionMetrics | None:
+    def probe_step(self) -> None:
+        """Forward and backward of one training batch that changes nothing (no step; the sampler's state and
+        the gradients are restored): what :func:`kgreason.core.device.fastest_threads` times."""
+        state = self.generator.get_state()
+        batch = torch.arange(min(self.config.batch_size, len(self.train_triples)), device=self.device)  # (B,)
+        if self.config.kvsall:
+            loss = self.kvsall_loss(batch[: self._kvsall_items()[0].numel()])
+        else:
+            anchor, rel, target, is_head = (part[batch] for part in self._queries())
+            loss = self.batch_loss(anchor, rel, target, is_head)
+        loss.backward()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.generator.set_state(state)
+
+    def _valid_subset(self) -> Tensor | None:
+        """The valid triples ranked during training: all, or ``valid_sample`` of them drawn under ``seed``."""
         if self.valid_triples is None or len(self.valid_triples) == 0:
+            return None
+        triples = torch.as_tensor(self.valid_triples, dtype=torch.long).reshape(-1, 3)  # (n, 3)
+        n = self.config.valid_sample
+        if n == 0 or n >= len(triples):
+            return triples
+        pick = torch.randperm(len(triples), generator=torch.Generator().manual_seed(self.config.seed))[:n]
+        return triples[pick.sort().values]
+
+    def validate(self, *, sample: bool = False) -> LinkPredictionMetrics | None:
+        """Filtered ranks of the valid split (``sample``: of the in-training subset only)."""
+        triples = self._valid_subset() if sample else self.valid_triples
+        if triples is None or len(triples) == 0:
             return None
         return evaluate_link_prediction(
             self.model,
-            triples=self.valid_triples,
+            triples=triples,
             filter_triples=self.filter_triples,
             batch_size=self.config.eval_batch_size,
             device=self.device,
         )
 
-    def fit(self, *, progress: bool = True) -> KGETrainResult:
-        """Train for ``config.epochs`` (or until early stopping); keep the best-on-valid parameters."""
+    # -------------------------------------------------------------------------------------- checkpoints
+    def _state(self, progress: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "config": _resume_key(self.config),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            **progress,
+        }
+
+    def _save(self, path: Path, progress: dict[str, Any]) -> None:
+        from kgreason.core.atomic import atomic_output
+
+        with atomic_output(path) as handle:
+            torch.save(self._state(progress), handle)
+
+    def _resume(self, path: Path) -> dict[str, Any] | None:
+        """Load ``path`` if it exists (a run of the same config); returns its progress record."""
+        from kgreason.core.errors import KGReasonError
+
+        if not path.is_file():
+            return None
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=True)
+        except Exception as err:  # any unreadable file is reported the same way
+            raise KGReasonError(
+                f"{path}: not a kgreason KGE checkpoint ({type(err).__name__}: {err})"
+            ) from None
+        if not isinstance(state, dict) or state.get("config") != _resume_key(self.config):
+            raise KGReasonError(
+                f"{path}: checkpoint of another configuration; resume with the same settings "
+                "(epochs, time_budget and patience may change) or choose another --out"
+            )
+        try:
+            self.model.load_state_dict(state.pop("model"))
+            self.optimizer.load_state_dict(state.pop("optimizer"))
+        except (RuntimeError, ValueError, KeyError) as err:
+            first = str(err).strip().splitlines()[0]
+            raise KGReasonError(
+                f"{path}: checkpoint of another KB or model ({first}); choose another --out"
+            ) from None
+        self.generator.set_state(state.pop("generator").cpu())
+        state.pop("config")
+        return state
+
+    def fit(self, *, progress: bool = True, checkpoint: Path | None = None) -> KGETrainResult:
+        """Train for ``config.epochs`` (or until early stopping or the time budget); keep the best-on-valid
+        parameters. With ``checkpoint``, the run's state is written there after every epoch (atomically) and
+        a run that finds one resumes from it."""
         from tqdm.auto import tqdm
 
         cfg = self.config
-        losses: list[float] = []
-        history: list[dict[str, float]] = []
-        best_mrr, best_epoch, best_state, best_valid, stale = -math.inf, cfg.epochs, None, None, 0
-        start = time.perf_counter()
+        saved = self._resume(checkpoint) if checkpoint is not None else None
+        run: dict[str, Any] = saved or {
+            "epoch": 0,
+            "losses": [],
+            "history": [],
+            "best_mrr": -math.inf,
+            "best_epoch": 0,
+            "best_state": None,
+            "stale": 0,
+            "seconds": 0.0,
+        }
+        losses: list[float] = run["losses"]
+        history: list[dict[str, float]] = run["history"]
+        start = time.perf_counter() - run["seconds"]
+        deadline = start + 60.0 * cfg.time_budget if cfg.time_budget else None
         bar = tqdm(
-            range(1, cfg.epochs + 1), desc=f"{cfg.model}", unit="epoch", disable=not progress, leave=False
+            range(run["epoch"] + 1, cfg.epochs + 1),
+            desc=f"{cfg.model}",
+            unit="epoch",
+            disable=not progress,
+            leave=False,
+            initial=run["epoch"],
+            total=cfg.epochs,
         )
-        epoch = 0
-        for epoch in bar:
-            loss = self.train_epoch()
+        epoch = run["epoch"]
+        # a resumed run that had stopped stays stopped unless given more patience or time
+        done = saved is not None and (
+            bool(cfg.patience and run["stale"] >= cfg.patience)
+            or (deadline is not None and time.perf_counter() >= deadline)
+        )
+        for epoch in bar if not done else ():
+            loss = self.train_epoch(deadline=deadline)
             if not math.isfinite(loss):
                 raise FloatingPointError(
                     f"{cfg.model}: loss became {loss} at epoch {epoch}; lower lr ({cfg.lr})"
                 )
             losses.append(loss)
             bar.set_postfix(loss=f"{loss:.4f}")
-            if cfg.eval_every and epoch % cfg.eval_every == 0 and epoch < cfg.epochs:
-                valid = self.validate()
-                if valid is None:
-                    continue
-                history.append({"epoch": epoch, "loss": loss, "valid_mrr": valid.mrr})
-                bar.set_postfix(loss=f"{loss:.4f}", valid_mrr=f"{valid.mrr:.4f}")
-                if valid.mrr > best_mrr:
-                    best_mrr, best_epoch, best_valid, stale = valid.mrr, epoch, valid, 0
-                    best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-                else:
-                    stale += 1
-                    if cfg.patience and stale >= cfg.patience:
-                        break
-        seconds = time.perf_counter() - start
+            out_of_time = deadline is not None and time.perf_counter() >= deadline
+            last = epoch == cfg.epochs or out_of_time
+            if cfg.eval_every and (epoch % cfg.eval_every == 0 or last):
+                valid = self.validate(sample=True)
+                if valid is not None:
+                    seconds = time.perf_counter() - start  # training time so far (validations included)
+                    history.append({"epoch": epoch, "loss": loss, "valid_mrr": valid.mrr, "seconds": seconds})
+                    bar.set_postfix(loss=f"{loss:.4f}", valid_mrr=f"{valid.mrr:.4f}")
+                    if valid.mrr > run["best_mrr"]:
+                        run.update(best_mrr=valid.mrr, best_epoch=epoch, stale=0)
+                        run["best_state"] = {
+                            k: v.detach().clone() for k, v in self.model.state_dict().items()
+                        }
+                    else:
+                        run["stale"] += 1
+            stop = out_of_time or bool(cfg.patience and run["stale"] >= cfg.patience)
+            run.update(epoch=epoch, seconds=time.perf_counter() - start)
+            if checkpoint is not None:
+                self._save(checkpoint, run)
+            if stop:
+                break
+        seconds = run["seconds"]
+        best_epoch = run["best_epoch"] or epoch
+        if run["best_state"] is not None and best_epoch != epoch:
+            self.model.load_state_dict(run["best_state"])
         final = self.validate()
-        if final is not None:
-            history.append({"epoch": epoch, "loss": losses[-1], "valid_mrr": final.mrr})
-        if final is not None and best_state is not None and final.mrr < best_mrr:
-            self.model.load_state_dict(best_state)
-            final = best_valid
-        else:
-            best_epoch = epoch
+        subset = self._valid_subset()
+        sampled = subset is not None and len(subset) < len(self.valid_triples)
+        repeated = bool(history) and history[-1]["epoch"] == best_epoch == epoch and not sampled
+        if final is not None and not repeated:  # the kept parameters on the whole valid split
+            history.append(
+                {
+                    "epoch": best_epoch,
+                    "loss": losses[best_epoch - 1],
+                    "valid_mrr": final.mrr,
+                    "all_valid": True,
+                }
+            )
         return KGETrainResult(
             model=self.model,
             config=cfg,
@@ -435,12 +584,28 @@ class KGETrainer:
         )
 
 
+#: Fields a resumed run may change: how long it runs and how it is watched, not what it learns.
+_RESUMABLE_CHANGES = ("epochs", "time_budget", "patience", "eval_every", "device", "eval_batch_size")
+
+
+def _resume_key(config: KGEConfig) -> dict[str, Any]:
+    return {k: v for k, v in config.to_dict().items() if k not in _RESUMABLE_CHANGES}
+
+
 def train_kge(
-    kb: KnowledgeBase, *, config: KGEConfig, evaluate_test: bool = True, progress: bool = True
+    kb: KnowledgeBase,
+    *,
+    config: KGEConfig,
+    evaluate_test: bool = True,
+    progress: bool = True,
+    checkpoint: Path | None = None,
+    threads: int | str | None = None,
 ) -> KGETrainResult:
     """Train ``config.model`` on ``kb``'s train split; validate on valid, report test once at the end.
 
-    The filter of the filtered metrics is every triple of every split.
+    The filter of the filtered metrics is every triple of every split. ``checkpoint``: resumable state file
+    (:meth:`KGETrainer.fit`). ``threads``: torch CPU threads, or ``"auto"`` for the fastest count on this
+    machine, timed on a few training batches (:func:`kgreason.core.device.fastest_threads`).
     """
     from kgreason.core.device import resolve_device
 
@@ -459,7 +624,16 @@ def train_kge(
         filter_triples=all_triples,
         device=device,
     )
-    result = trainer.fit(progress=progress)
+    thread_times: dict[str, float] = {}
+    if threads == "auto" and device.type == "cpu":
+        from kgreason.core.device import fastest_threads
+
+        choice = fastest_threads(trainer.probe_step)
+        thread_times = {str(n): t for n, t in choice.seconds.items()}
+    elif isinstance(threads, int):
+        torch.set_num_threads(threads)
+    result = trainer.fit(progress=progress, checkpoint=checkpoint)
+    result.threads = {"threads": torch.get_num_threads(), "probe_seconds": thread_times}
     if evaluate_test and "test" in splits:
         result.test = evaluate_link_prediction(
             result.model,
