@@ -29,13 +29,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from reporting import write_results
+from reporting import link_probe, link_summary, write_results
 
 from kgreason.bench.report import finite_mean_std, format_mean_std
 from kgreason.core.paths import data_dir
 from kgreason.kge.inductive import load_inductive
 from kgreason.models.text_link import LinkTexts, TextLinkConfig, build_text_link_predictor
-from kgreason.probes.effects import bootstrap_ci
 from kgreason.training.text_link import (
     PriorConfig,
     TextLinkTrainingConfig,
@@ -89,24 +88,6 @@ PRIOR_GRID = [(0, 0.0)] + [(h, w) for h in (1, 2) for w in (0.05, 0.1, 0.2, 0.5,
 GOAL_HITS_AT_10_50 = 0.95
 
 
-def _summary(metrics) -> dict[str, float]:
-    return {
-        "mrr": metrics.mrr,
-        "hits_at_1": metrics.hits_at[1],
-        "hits_at_10": metrics.hits_at[10],
-        "hits_at_10_50": metrics.sampled.get("hits_at_10", float("nan")),
-    }
-
-
-def _reciprocal(metrics) -> torch.Tensor:
-    return torch.cat([1.0 / metrics.ranks["tail"], 1.0 / metrics.ranks["head"]])  # (2n,)
-
-
-def _probe(full, ablated) -> dict[str, float]:
-    ci = bootstrap_ci(_reciprocal(ablated).numpy(), minus=_reciprocal(full).numpy(), seed=0)
-    return {"mrr_change": ci.estimate, "low": ci.low, "high": ci.high}
-
-
 def choose_prior(model, kb) -> tuple[PriorConfig, list[dict[str, float]]]:
     """The (hops, weight) with the best dev MRR on the training graph (its train facts as the known graph)."""
     from kgreason.kge.evaluate import evaluate_link_prediction
@@ -143,12 +124,12 @@ def run_split(name: str, *, seeds: list[int], args: argparse.Namespace, root: Pa
     started = time.perf_counter()
     zero = build_text_link_predictor(TextLinkConfig())
     metrics = evaluate_text_link(zero, inference, negatives=49)
-    out["zero_shot"] = {**_summary(metrics), "seconds": time.perf_counter() - started}
+    out["zero_shot"] = {**link_summary(metrics), "seconds": time.perf_counter() - started}
     zero_prior, zero_tried = choose_prior(zero, split.train)
     out["zero_shot"]["dev_mrr"] = zero_tried[0]["dev_mrr"]
     structured = evaluate_text_link(zero, inference, prior=zero_prior, negatives=49)
     out["zero_shot+structure"] = {
-        **_summary(structured),
+        **link_summary(structured),
         "prior": {"hops": zero_prior.hops, "weight": zero_prior.weight, "tried": zero_tried},
     }
     print(f"{name} zero-shot: {out['zero_shot']}; with the prior: {out['zero_shot+structure']}", flush=True)
@@ -187,14 +168,14 @@ def run_split(name: str, *, seeds: list[int], args: argparse.Namespace, root: Pa
             "train_seconds": result.seconds,
             "queries_per_second": result.examples_per_second,
             "prior": {"hops": prior.hops, "weight": prior.weight, "tried": tried},
-            "text+structure": _summary(full),
-            "text": _summary(text_only),
-            "names_only": _summary(names_only),
-            "shuffled_descriptions": _summary(shuffled),
+            "text+structure": link_summary(full),
+            "text": link_summary(text_only),
+            "names_only": link_summary(names_only),
+            "shuffled_descriptions": link_summary(shuffled),
             "probes": {
-                "structure_removed": _probe(full, text_only),
-                "descriptions_removed": _probe(full, names_only),
-                "descriptions_shuffled": _probe(full, shuffled),
+                "structure_removed": link_probe(full, text_only),
+                "descriptions_removed": link_probe(full, names_only),
+                "descriptions_shuffled": link_probe(full, shuffled),
             },
         }
         print(

@@ -15,3 +15,19 @@ def write_results(stem: Path, report: dict[str, Any], markdown: str) -> tuple[Pa
     atomic_write_text(json_path, json.dumps(report, indent=2) + "\n")
     atomic_write_text(md_path, markdown)
     return json_path, md_path
+
+
+def link_summary(metrics: Any) -> dict[str, float]:
+    """MRR, Hits@1 and Hits@10 of link-prediction metrics, and GraIL's Hits@10 (50) when they have it."""
+    out = {"mrr": metrics.mrr, "hits_at_1": metrics.hits_at[1], "hits_at_10": metrics.hits_at[10]}
+    if metrics.sampled:
+        out["hits_at_10_50"] = metrics.sampled.get("hits_at_10", float("nan"))
+    return out
+
+
+def link_probe(full: Any, ablated: Any) -> dict[str, float]:
+    """The paired bootstrap CI of the test MRR change from ``full`` to ``ablated`` (same queries)."""
+    from kgreason.probes.link import mrr_change_ci
+
+    ci = mrr_change_ci(full, ablated)
+    return {"mrr_change": ci.estimate, "low": ci.low, "high": ci.high}

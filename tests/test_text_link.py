@@ -237,6 +237,59 @@ def test_kgc_train_and_eval_write_metrics_and_predictions(tiny_encoder, tmp_path
     assert json.loads(again.output[again.output.index("{") :])["both"]["count"] == 2
 
 
+def test_kgc_eval_fuses_kg_embeddings_with_weights_chosen_on_dev(tiny_model, tmp_path):
+    from typer.testing import CliRunner
+
+    from kgreason.cli import app
+
+    folder = _zoo_folder(tmp_path)
+    tiny_model.save_pretrained(tmp_path / "run" / "best")
+    kge_out = tmp_path / "kge"
+    trained = CliRunner().invoke(
+        app,
+        [
+            "kge",
+            "train",
+            "--kb",
+            str(folder),
+            "--dim",
+            "8",
+            "--epochs",
+            "2",
+            "--threads",
+            "1",
+            "--out",
+            str(kge_out),
+        ],
+    )
+    assert trained.exit_code == 0, trained.output
+    result = CliRunner().invoke(
+        app, ["kgc", "eval", str(tmp_path / "run"), "--kb", str(folder), "--kge", str(kge_out), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.output[result.output.index("{") :])
+    fusion = metrics["fusion"]
+    assert metrics["both"]["count"] == 2 and set(fusion["weights"]) == {"text", "kge"}
+    assert sum(fusion["weights"].values()) == pytest.approx(1.0) and fusion["tried"] == 11 * 6
+    fixed = CliRunner().invoke(
+        app,
+        ["kgc", "eval", str(tmp_path / "run"), "--kb", str(folder), "--kge", str(kge_out), "--hops", "1",
+         "--weight", "0.5", "--json"],
+    )  # fmt: skip
+    assert fixed.exit_code == 0, fixed.output
+    fusion = json.loads(fixed.output[fixed.output.index("{") :])["fusion"]
+    assert fusion["prior"] == {"hops": 1, "weight": 0.5} and fusion["tried"] == 11
+    zero = CliRunner().invoke(app, ["kgc", "eval", "--zero-shot", "--kb", str(folder), "--json"])
+    assert zero.exit_code == 0, zero.output  # the embedded pretrained MiniLM, untrained
+    assert json.loads(zero.output[zero.output.index("{") :])["run"] == "zero-shot"
+    both = CliRunner().invoke(app, ["kgc", "eval", str(tmp_path / "run"), "--zero-shot", "--kb", str(folder)])
+    assert both.exit_code == 2 and "give RUN_DIR" in both.output
+    unseen = CliRunner().invoke(
+        app, ["kgc", "eval", "--zero-shot", "--inductive", "WN18RR_v1", "--kge", str(kge_out)]
+    )
+    assert unseen.exit_code == 2 and "cannot score an inductive graph's unseen entities" in unseen.output
+
+
 def test_kgc_bad_input_is_one_line(tmp_path):
     from typer.testing import CliRunner
 
@@ -318,3 +371,45 @@ def test_benchmark_report_lists_every_row_and_handles_zero_shot_only():
     assert "| 0.500 ± 0.000 | 0.400 ± 0.000 | 0.800 ± 0.000 | 0.970 ± 0.000 | 60 |" in text
     assert "| WN18RR_v1 | NBFNet (published) | graph structure | 0.684 | – | – | 0.948 | – |" in text
     assert "-0.200 [-0.300, -0.100]; -0.200 [-0.300, -0.100]" in text
+
+
+def test_inductive_graphs_number_relations_alike(shared_data):
+    """A relation id means the same relation in the training and the inference graph (the path GNN and KGE
+    relation vectors are looked up by id)."""
+    from kgreason.kge.inductive import load_inductive
+
+    for dataset in ("fb237", "WN18RR"):
+        split = load_inductive(shared_data, dataset, 1)
+        train, inference = split.train, split.inference
+        assert inference.num_relations >= 1
+        for r in range(inference.num_relations):
+            if r < train.num_relations:
+                assert inference.relation_key(r) == train.relation_key(r), (dataset, r)
+        used = {int(r) for r in inference.triple_array()[:, 1]}
+        assert all(inference.relation_key(r) in set(train.relation_keys) for r in used), dataset
+
+
+def test_with_relation_order_renumbers_relations_and_keeps_every_fact():
+    import numpy as np
+
+    from kgreason.kb.store import TripleStore
+
+    store = TripleStore(
+        name="s",
+        entity_keys=["a", "b", "c"],
+        relation_keys=["likes", "hates"],
+        split_triples={"train": np.array([[0, 0, 1], [1, 1, 2]]), "test": np.array([[2, 0, 0]])},
+        relation_labels={0: "likes it", 1: "hates it"},
+    )
+    renumbered = store.with_relation_order(["knows", "hates"])
+    assert renumbered.relation_keys == ["knows", "hates", "likes"]
+
+    def keyed(kb, split):
+        return {
+            (kb.entity_key(h), kb.relation_key(r), kb.entity_key(t))
+            for h, r, t in kb.triple_array(split).tolist()
+        }
+
+    for split in ("train", "test"):
+        assert keyed(renumbered, split) == keyed(store, split)
+    assert renumbered.relation_label(2) == "likes it" and renumbered.relation_label(1) == "hates it"

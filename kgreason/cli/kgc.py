@@ -20,7 +20,8 @@ from kgreason.core.paths import use_data_dir
 if TYPE_CHECKING:
     from kgreason.kb.base import KnowledgeBase
     from kgreason.kge.evaluate import LinkPredictionMetrics
-    from kgreason.models.text_link import TextLinkScorer
+    from kgreason.models.text_link import TextLinkPredictor, TextLinkScorer
+    from kgreason.training.text_link import PriorConfig
 
 kgc_app = typer.Typer(
     help="Text link prediction: a bi-encoder over entity names and descriptions (SimKGC-style), ranked over "
@@ -183,15 +184,34 @@ def train(
 
 @kgc_app.command("eval")
 def evaluate(
-    run_dir: Annotated[Path, typer.Argument(help="Folder written by 'kgreason kgc train' (or its best/).")],
+    run_dir: Annotated[
+        Path | None,
+        typer.Argument(help="Folder written by 'kgreason kgc train' (or its best/); omit with --zero-shot."),
+    ] = None,
     kb_path: KBOption = None,
     inductive: InductiveOption = None,
+    zero_shot: Annotated[
+        bool,
+        typer.Option(
+            "--zero-shot", help="Rank with the pretrained encoder as it is (no fine-tuning, no RUN_DIR)."
+        ),
+    ] = False,
+    kge: Annotated[
+        Path | None,
+        typer.Option(
+            "--kge",
+            help="Embeddings from 'kgreason kge train' to fuse with the text score (standardised sum); the "
+            "weights, and the prior unless --hops/--weight are given, are chosen on the valid split.",
+        ),
+    ] = None,
     hops: Annotated[
-        int, typer.Option("--hops", help="Neighbourhood prior: hops around the query's head.")
-    ] = 0,
+        int | None,
+        typer.Option("--hops", help="Neighbourhood prior: hops around the query's head (default 0)."),
+    ] = None,
     weight: Annotated[
-        float, typer.Option("--weight", help="Neighbourhood prior: score added within --hops.")
-    ] = 0.0,
+        float | None,
+        typer.Option("--weight", help="Neighbourhood prior: score added within --hops (default 0)."),
+    ] = None,
     negatives: Annotated[
         int, typer.Option("--negatives", help="Also Hits@k against N sampled negatives (GraIL: 49); 0: off.")
     ] = 49,
@@ -204,25 +224,76 @@ def evaluate(
     as_json: JsonOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Rank a KB's test triples with a saved run (filtered, both directions, realistic ranks)."""
-    from kgreason.models.text_link import TextLinkPredictor
+    """Rank a KB's test triples with a saved run, the pretrained encoder (--zero-shot), or either fused with
+    KG embeddings (--kge); filtered, both directions, realistic ranks."""
+    from kgreason.models.text_link import TextLinkConfig, TextLinkPredictor, build_text_link_predictor
     from kgreason.training.text_link import PriorConfig, evaluate_text_link
 
     _setup(data_dir, threads)
     try:
-        folder = run_dir / "best" if (run_dir / "best").is_dir() else run_dir
-        model = TextLinkPredictor.from_pretrained(folder)
+        if (run_dir is None) == (not zero_shot):
+            raise KGReasonError("give RUN_DIR (a 'kgreason kgc train' folder) or --zero-shot, not both")
+        if kge is not None and inductive is not None:
+            raise KGReasonError("--kge: KG embeddings cannot score an inductive graph's unseen entities")
+        if run_dir is not None:
+            folder = run_dir / "best" if (run_dir / "best").is_dir() else run_dir
+            model, source = TextLinkPredictor.from_pretrained(folder), str(folder)
+        else:
+            model, source = build_text_link_predictor(TextLinkConfig()), "zero-shot"
         _, kb, known = _graphs(kb_path, inductive)
-        metrics = evaluate_text_link(
-            model,
-            kb,
-            known=known,
-            prior=PriorConfig(hops=hops, weight=weight),
-            negatives=negatives,
-            descriptions=False if names_only else None,
-            progress=True,
-        )
+        prior = PriorConfig(hops=hops or 0, weight=weight or 0.0)
+        extra: dict[str, Any] = {"kb": kb.name, "run": source}
+        if kge is not None:
+            fixed = None if hops is None and weight is None else prior
+            metrics, extra["fusion"] = _fused_metrics(
+                model, kb, kge=kge, known=known, prior=fixed, names_only=names_only, negatives=negatives
+            )
+        else:
+            extra["prior"] = {"hops": prior.hops, "weight": prior.weight}
+            metrics = evaluate_text_link(
+                model,
+                kb,
+                known=known,
+                prior=prior,
+                negatives=negatives,
+                descriptions=False if names_only else None,
+                progress=True,
+            )
     except (KGReasonError, FileNotFoundError, ValueError) as err:
         exit_with_error(err)
-    extra = {"kb": kb.name, "run": str(run_dir), "prior": {"hops": hops, "weight": weight}}
-    _echo(metrics, header=f"{folder} on {kb.name} [test]", as_json=as_json, extra=extra)
+    _echo(metrics, header=f"{source} on {kb.name} [test]", as_json=as_json, extra=extra)
+
+
+def _fused_metrics(
+    model: TextLinkPredictor,
+    kb: KnowledgeBase,
+    *,
+    kge: Path,
+    known: str,
+    prior: PriorConfig | None,
+    names_only: bool,
+    negatives: int,
+) -> tuple[LinkPredictionMetrics, dict[str, Any]]:
+    """Test metrics of text + KGE, the weights (and prior) chosen on the valid split; and the choice."""
+    from kgreason.kge.embeddings import load_kge
+    from kgreason.kge.evaluate import rank_split
+    from kgreason.training.link_fusion import PRIOR_GRID, choose_fusion
+    from kgreason.training.text_link import text_link_scorer
+
+    if "valid" not in kb.splits:
+        raise KGReasonError(f"--kge: KB {kb.name!r} has no valid split to choose the fusion weights on")
+    text = text_link_scorer(model, kb, known=known, descriptions=False if names_only else None, progress=True)
+    text.prior = None  # the fused scorer applies the prior to the sum
+    parts = {"text": text, "kge": load_kge(kge).scorer_for(kb)}
+    priors = [(prior.hops, prior.weight)] if prior is not None else list(PRIOR_GRID)
+    choice = choose_fusion(parts, kb, known=known, priors=priors)
+    fused = choice.scorer(parts, known=kb.triple_array(known), num_entities=kb.num_entities)
+    metrics = rank_split(fused, kb, negatives=negatives, progress=True)
+    info = {
+        "kge": str(kge),
+        "weights": choice.weights,
+        "prior": {"hops": choice.hops, "weight": choice.prior_weight},
+        "dev_mrr": choice.dev_mrr,
+        "tried": len(choice.tried),
+    }
+    return metrics, info

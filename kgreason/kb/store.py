@@ -285,6 +285,37 @@ class TripleStore(KnowledgeBase):
             source=f"{type(kb).__module__}.{type(kb).__qualname__}",
         )
 
+    def with_relation_order(self, keys: Sequence[str]) -> TripleStore:
+        """This store with relation ids renumbered: ``keys`` first, in their order (ids shared with another
+        graph, e.g. an inductive split's training graph), then this store's other relations as they were.
+
+        Every one of ``keys`` gets an id even where this store has no triple of it, so ids line up exactly.
+        """
+        order = list(dict.fromkeys(keys))
+        order += [k for k in self.relation_keys if k not in set(order)]
+        new_id = {key: i for i, key in enumerate(order)}
+        remap = np.array([new_id[k] for k in self.relation_keys], dtype=np.int64)  # old id -> new id
+        splits = {}
+        for split, rows in self._splits.items():
+            rows = np.array(rows, dtype=np.int64)  # (n, 3), a copy (the store may be memory-mapped)
+            rows[:, 1] = remap[rows[:, 1]]
+            splits[split] = rows
+        return TripleStore(
+            name=self.name,
+            entity_keys=self.entity_keys,
+            relation_keys=order,
+            split_triples=splits,
+            entity_labels=self.entity_labels,
+            entity_aliases=self.entity_aliases_map,
+            relation_labels={int(remap[r]): text for r, text in self.relation_labels.items()},
+            relation_templates={int(remap[r]): text for r, text in self.relation_templates.items()},
+            entity_descriptions=self.entity_descriptions,
+            annotations=self.annotations,
+            key_kind=self.key_kind,
+            duplicates_dropped=self._duplicates,
+            source=self.source,
+        )
+
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | Path, *, force: bool = False) -> Path:
         """Write the store to ``directory`` atomically (a temporary folder renamed into place).

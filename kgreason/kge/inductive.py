@@ -2,7 +2,8 @@
 
 ``<root>/kg/inductive/<dataset>_v<N>/`` is the training graph (its ``train`` facts train, ``valid`` selects) and
 ``<dataset>_v<N>_ind/`` a graph over disjoint entities with the same relations: its ``train`` facts are what the
-model may read at test time and its ``test`` triples are ranked. Entity texts come from the full KG's KG-BERT
+model may read at test time and its ``test`` triples are ranked; its relation ids are the training graph's (a
+relation id means the same relation in both graphs). Entity texts come from the full KG's KG-BERT
 files (``kg/WN18RR/text_kgbert``, ``kg/FB15k-237/text_kgbert``); NELL has none (its keys carry the names).
 """
 
@@ -62,4 +63,6 @@ def load_inductive(root: str | Path, dataset: str, version: int, *, progress: bo
     inference = load_split_folder(
         base / "inductive" / f"{name}_ind", name=f"{name}_ind", progress=progress, text_dir=texts
     )
+    # each folder numbers its relations as it meets them: give the inference graph the training graph's ids
+    inference = inference.with_relation_order(train.relation_keys)
     return InductiveSplit(name=name, train=train, inference=inference)

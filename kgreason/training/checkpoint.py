@@ -12,6 +12,8 @@ A checkpoint is a folder written whole into a temporary folder beside its target
 from __future__ import annotations
 
 import json
+import random
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -112,3 +114,66 @@ def save_model_dir(directory: str | Path, *, model: torch.nn.Module) -> Path:
         else:
             save_weights(model, tmp)
     return directory
+
+
+@dataclass(kw_only=True)
+class EpochProgress:
+    """Where an epoch-based run stands: epochs done, the best dev score and its epoch, epochs since it, the
+    per-epoch history and the training seconds spent (what the link-prediction trainers checkpoint)."""
+
+    epoch: int = 0
+    best: float = float("-inf")
+    best_epoch: int = 0
+    stale: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def save_epoch_checkpoint(
+    directory: str | Path,
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    progress: EpochProgress,
+    rng: random.Random,
+    config: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """:func:`save_training_checkpoint` of an epoch-based run (``extra``: e.g. the scheduler's state)."""
+    from kgreason.training.seed import random_state_to_json
+
+    state = {
+        "epoch": progress.epoch,
+        "optimizer": optimizer.state_dict(),
+        "best_metric": progress.best,
+        "best_step": progress.best_epoch,
+        "stale": progress.stale,
+        "seconds": progress.seconds,
+        "history": json.dumps(progress.history),
+        "rng": random_state_to_json(rng),
+        "config": json.dumps(config),
+        **(extra or {}),
+    }
+    return save_training_checkpoint(directory, model=model, state=state)
+
+
+def load_epoch_checkpoint(
+    directory: str | Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer, rng: random.Random
+) -> tuple[EpochProgress, dict[str, Any]]:
+    """Restore what :func:`save_epoch_checkpoint` wrote into ``model``, ``optimizer`` and ``rng``; returns the
+    progress and the whole state (for the caller's ``extra`` entries)."""
+    from kgreason.training.seed import random_state_from_json
+
+    state = load_training_state(directory)
+    load_weights(model, directory)
+    optimizer.load_state_dict(state["optimizer"])
+    rng.setstate(random_state_from_json(state["rng"]))
+    progress = EpochProgress(
+        epoch=int(state["epoch"]),
+        best=float(state["best_metric"]),
+        best_epoch=int(state["best_step"]),
+        stale=int(state["stale"]),
+        history=json.loads(state["history"]),
+        seconds=float(state.get("seconds", 0.0)),
+    )
+    return progress, state

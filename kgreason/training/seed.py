@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Any
 
@@ -57,3 +58,14 @@ def restore_rng_state(state: dict[str, Any]) -> None:
     cuda = state.get("cuda") or []
     if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(cuda)
+
+
+def random_state_to_json(rng: random.Random) -> str:
+    """A ``random.Random``'s state as JSON (a checkpoint field that ``weights_only`` loading accepts)."""
+    return json.dumps(rng.getstate())
+
+
+def random_state_from_json(text: str) -> tuple:
+    """The state :func:`random_state_to_json` wrote, ready for ``rng.setstate``."""
+    version, state, gauss = json.loads(text)
+    return version, tuple(state), gauss

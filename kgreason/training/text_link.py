@@ -9,7 +9,6 @@ and with a ``run_dir`` every epoch ends in a checkpoint (``last/``) that a rerun
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -112,14 +111,12 @@ def rank_dev(
     progress: bool = False,
 ) -> LinkPredictionMetrics:
     """Filtered MRR of ``triples`` over all of ``kb``'s entities (every split of ``kb`` filters)."""
-    from kgreason.kge.evaluate import evaluate_link_prediction
+    from kgreason.kge.evaluate import rank_split
 
     if prior is None:  # the anchor rule alone (no neighbourhood weight)
         prior = NeighbourhoodPrior.from_triples(kb.triple_array("train"), num_entities=kb.num_entities)
     scorer = TextLinkScorer(model, texts, prior=prior, dtype=dtype, progress=progress)
-    return evaluate_link_prediction(
-        scorer, triples=triples, filter_triples=kb.triples(), num_relations=kb.num_relations, batch_size=128
-    )
+    return rank_split(scorer, kb, triples=triples)
 
 
 def train_text_link(
@@ -135,7 +132,12 @@ def train_text_link(
     from tqdm.auto import tqdm
 
     from kgreason.core.device import default_device
-    from kgreason.training.checkpoint import load_training_state, resolve_checkpoint, save_training_checkpoint
+    from kgreason.training.checkpoint import (
+        EpochProgress,
+        load_epoch_checkpoint,
+        resolve_checkpoint,
+        save_epoch_checkpoint,
+    )
     from kgreason.training.precision import resolve_precision
     from kgreason.training.schedule import linear_warmup_decay, refit_resumed_schedule, warmup_steps_for
     from kgreason.training.seed import seed_everything
@@ -170,17 +172,11 @@ def train_text_link(
     start_epoch, best, stale = 0, float("-inf"), 0
     run = Path(run_dir) if run_dir is not None else None
     if run is not None and resume and (checkpoint := resolve_checkpoint(run / "last")) is not None:
-        from kgreason.training.checkpoint import load_weights
-
-        state = load_training_state(checkpoint)
-        load_weights(model, checkpoint)
-        optimizer.load_state_dict(state["optimizer"])
+        progress, state = load_epoch_checkpoint(checkpoint, model=model, optimizer=optimizer, rng=rng)
         scheduler.load_state_dict(state["scheduler"])
         refit_resumed_schedule(scheduler, optimizer, total_steps=total, warmup_steps=warmup)
-        start_epoch, best, stale = int(state["epoch"]), float(state["best_metric"]), int(state["stale"])
-        result.history = json.loads(state["history"])
-        result.best_epoch = int(state["best_step"])
-        rng.setstate(_rng_state(state["rng"]))
+        start_epoch, best, stale = progress.epoch, progress.best, progress.stale
+        result.history, result.best_epoch = progress.history, progress.best_epoch
     started = time.perf_counter()
     seen = 0
     entity_texts = texts.entities
@@ -255,20 +251,20 @@ def train_text_link(
         else:
             stale += 1
         if run is not None:
-            save_training_checkpoint(
+            save_epoch_checkpoint(
                 run / "last",
                 model=model,
-                state={
-                    "epoch": epoch + 1,
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "best_metric": best,
-                    "best_step": result.best_epoch,
-                    "stale": stale,
-                    "history": json.dumps(result.history),
-                    "rng": json.dumps(rng.getstate()),
-                    "config": json.dumps(asdict(config)),
-                },
+                optimizer=optimizer,
+                progress=EpochProgress(
+                    epoch=epoch + 1,
+                    best=best,
+                    best_epoch=result.best_epoch,
+                    stale=stale,
+                    history=result.history,
+                ),
+                rng=rng,
+                config=asdict(config),
+                extra={"scheduler": scheduler.state_dict()},
             )
     result.seconds = time.perf_counter() - started
     result.examples_per_second = seen / max(result.seconds, 1e-9)
@@ -279,11 +275,6 @@ def train_text_link(
         model.load_state_dict(best_state)
     result.model.eval()
     return result
-
-
-def _rng_state(text: str) -> tuple:
-    version, state, gauss = json.loads(text)
-    return version, tuple(state), gauss
 
 
 # ------------------------------------------------------------------------------------------ one run
@@ -348,19 +339,10 @@ def evaluate_text_link(
 ) -> LinkPredictionMetrics:
     """Rank ``kb``'s ``split`` triples over all of its entities (filtered by every split) with ``scorer``, or one
     :func:`text_link_scorer` builds from the other arguments."""
-    from kgreason.kge.evaluate import evaluate_link_prediction
+    from kgreason.kge.evaluate import rank_split
 
     if scorer is None:
         scorer = text_link_scorer(
             model, kb, known=known, prior=prior, descriptions=descriptions, texts=texts, progress=progress
         )
-    return evaluate_link_prediction(
-        scorer,
-        triples=kb.triples(split),
-        filter_triples=kb.triples(),
-        num_relations=kb.num_relations,
-        batch_size=128,
-        negatives=negatives,
-        keep_ranks=True,
-        progress=progress,
-    )
+    return rank_split(scorer, kb, split=split, negatives=negatives, progress=progress)
